@@ -1,0 +1,5 @@
+"""Allows ``python -m janitor``."""
+
+from janitor.cli import main
+
+main()
