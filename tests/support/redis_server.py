@@ -1,0 +1,155 @@
+"""Throwaway redis-server processes for the tests: free port or unix socket, stopped for sure.
+
+Never used against a Redis the suite did not start. Servers are stopped with SHUTDOWN NOSAVE
+(a server whose final save fails refuses to exit on SIGTERM), then SIGKILL as a fallback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+REDIS_SERVER = shutil.which("redis-server") or "redis-server"
+_T = TypeVar("_T")
+
+
+def wait_for(
+    condition: Callable[[], _T], timeout: float = 10.0, interval: float = 0.02, what: str = ""
+) -> _T:
+    """Poll ``condition`` until it returns a truthy value or ``timeout`` passes (then fail)."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception as error:
+            last_error = error
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what or condition}: {last_error}")
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RedisServer:
+    """One redis-server process owned by the test suite."""
+
+    workdir: Path
+    config: Mapping[str, str] = field(default_factory=dict)
+    unix_socket: bool = False
+    env: Mapping[str, str] | None = None
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        """Where the unix socket lives (when ``unix_socket``)."""
+        return self.workdir / "redis.sock"
+
+    @property
+    def log_path(self) -> Path:
+        """The server's log file."""
+        return self.workdir / "redis.log"
+
+    @property
+    def password(self) -> str | None:
+        """The ``requirepass`` the server was started with, if any."""
+        return self.config.get("requirepass")
+
+    @property
+    def url(self) -> str:
+        """A URL without credentials."""
+        if self.unix_socket:
+            return f"unix://{self.socket_path}"
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> RedisServer:
+        """Start the server and wait (bounded) until it answers."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(5):
+            self.port = 0 if self.unix_socket else free_port()
+            self.process = subprocess.Popen(
+                [REDIS_SERVER, *self._arguments()],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=dict(self.env) if self.env is not None else None,
+            )
+            try:
+                wait_for(self._answers, timeout=10, what=f"redis-server on {self.url}")
+                return self
+            except TimeoutError:
+                self.stop()
+                if attempt == 4:
+                    raise
+        return self
+
+    def _arguments(self) -> list[str]:
+        settings: dict[str, str] = {
+            "bind": "127.0.0.1",
+            "port": str(self.port),
+            "save": "",
+            "appendonly": "no",
+            "dir": str(self.workdir),
+            "logfile": str(self.log_path),
+            "daemonize": "no",
+            "protected-mode": "no",
+        }
+        if self.unix_socket:
+            settings.update(port="0", unixsocket=str(self.socket_path), unixsocketperm="700")
+        settings.update(self.config)
+        arguments: list[str] = []
+        for name, value in settings.items():
+            arguments += [f"--{name}", value]
+        return arguments
+
+    def _answers(self) -> bool:
+        if self.process is None or self.process.poll() is not None:
+            raise RuntimeError(f"redis-server exited: {self._log_tail()}")
+        return bool(self.client().ping())
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
+
+    def client(self, db: int = 0, **options: Any) -> redis.Redis:
+        """Return a client for this server (binary-safe, authenticated as the admin)."""
+        options.setdefault("password", self.password)
+        options.setdefault("socket_timeout", 10)
+        if self.unix_socket:
+            return redis.Redis(unix_socket_path=str(self.socket_path), db=db, **options)
+        return redis.Redis(host="127.0.0.1", port=self.port, db=db, **options)
+
+    def stop(self) -> None:
+        """Stop the server: SHUTDOWN NOSAVE, then SIGKILL if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        # A server that shuts down closes the connection: an error here is the expected reply.
+        with contextlib.suppress(redis.RedisError):
+            self.client(socket_timeout=2, retry=Retry(NoBackoff(), 0)).shutdown(nosave=True)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
