@@ -58,6 +58,8 @@ class RedisServer:
     config: Mapping[str, str] = field(default_factory=dict)
     unix_socket: bool = False
     env: Mapping[str, str] | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
@@ -81,7 +83,8 @@ class RedisServer:
         """A URL without credentials."""
         if self.unix_socket:
             return f"unix://{self.socket_path}"
-        return f"redis://127.0.0.1:{self.port}"
+        scheme = "rediss" if self.tls_cert else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> RedisServer:
         """Start the server and wait (bounded) until it answers."""
@@ -116,6 +119,17 @@ class RedisServer:
         }
         if self.unix_socket:
             settings.update(port="0", unixsocket=str(self.socket_path), unixsocketperm="700")
+        if self.tls_cert and self.tls_key:
+            settings.update(
+                {
+                    "port": "0",
+                    "tls-port": str(self.port),
+                    "tls-cert-file": str(self.tls_cert),
+                    "tls-key-file": str(self.tls_key),
+                    "tls-ca-cert-file": str(self.tls_cert),
+                    "tls-auth-clients": "no",
+                }
+            )
         settings.update(self.config)
         arguments: list[str] = []
         for name, value in settings.items():
@@ -139,6 +153,8 @@ class RedisServer:
         options.setdefault("socket_timeout", 10)
         if self.unix_socket:
             return redis.Redis(unix_socket_path=str(self.socket_path), db=db, **options)
+        if self.tls_cert:
+            options.update(ssl=True, ssl_ca_certs=str(self.tls_cert))
         return redis.Redis(host="127.0.0.1", port=self.port, db=db, **options)
 
     def stop(self) -> None:
