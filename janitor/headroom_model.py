@@ -241,41 +241,43 @@ def assess(
             facts, Verdict.WARN, reasons, None, None, cow, 0, margin, 0.0, 1 + cow_drop,
             1.0 if host.overcommit_memory == 2 else 0.0, cow_drop,
         )  # fmt: skip
-    verdicts: list[Verdict] = []
     charges = facts.fork_charge_bytes + sum(p.fork_charge_bytes for p in overlapping)
     commit_room, commit_gain, charge_drop, why = commit_check(host, facts, charges, policy)
-    need = 0
-    if commit_room is None:
-        if host.overcommit_memory != 1:
-            verdicts.append(Verdict.WARN)
-            reasons.append(f"cannot judge the fork: {why}")
-    else:
-        verdicts.append(_grade(commit_room, margin))
-        need = _need(commit_room, margin, commit_gain)
-        if verdicts[-1] is not Verdict.OK:
-            state = "the fork will be refused" if commit_room < 0 else "fork headroom is low"
-            reasons.append(f"{state}: {why}; headroom {_bytes(commit_room)}")
-            if commit_gain == 0:
-                reasons.append("freeing keys does not shrink accountable mappings; restart Redis")
+    commit_verdict, commit_need = _judge_commit(commit_room, margin, commit_gain, why, reasons)
     cow_room, cow_basis = _cow_room(host, facts, overlapping, cow, policy)
+    source = f"{policy.cow_fraction:g} x RSS, never forked" if guessed else "measured"
+    cow_verdict = _grade(cow_room, margin) if cow_room is not None else Verdict.WARN
+    cow_need = _need(cow_room, margin, 1 + cow_drop) if cow_room is not None else 0
     if cow_room is None:
-        verdicts.append(Verdict.WARN)
-        reasons.append("cannot judge copy-on-write: MemAvailable unknown")
+        reasons.append("copy-on-write: cannot judge, MemAvailable unknown")
     else:
-        verdicts.append(_grade(cow_room, margin))
-        need = max(need, _need(cow_room, margin, 1 + cow_drop))
-        if verdicts[-1] is not Verdict.OK:
-            source = f"{policy.cow_fraction:g} x RSS (never forked)" if guessed else "measured"
-            reasons.append(
-                f"copy-on-write may run out of memory: expected COW {_bytes(cow)} ({source}) "
-                f"against {cow_basis}; headroom {_bytes(cow_room)}"
-            )
+        state = {"ok": "fits", "warn": "little room", "critical": "may run out of memory"}
+        reasons.append(
+            f"copy-on-write {state[cow_verdict.value]}: expected COW {_bytes(cow)} ({source}) "
+            f"against {cow_basis}; headroom {_bytes(cow_room)}"
+        )
     if overlapping and charges != facts.fork_charge_bytes:
         reasons.append(f"saves may overlap with {len(overlapping)} other instance(s) on this host")
     return Assessment(
-        facts, worst(verdicts), reasons, commit_room, cow_room, cow, need, margin,
-        commit_gain, 1 + cow_drop, charge_drop, cow_drop,
+        facts, worst([commit_verdict, cow_verdict]), reasons, commit_room, cow_room, cow,
+        max(commit_need, cow_need), margin, commit_gain, 1 + cow_drop, charge_drop, cow_drop,
     )  # fmt: skip
+
+
+def _judge_commit(
+    room: int | None, margin: int, gain: float, why: str, reasons: list[str]
+) -> tuple[Verdict, int]:
+    """Grade the commit check, append its reason, and return (verdict, bytes to free)."""
+    if room is None:
+        never_refused = why.startswith("overcommit_memory=1")
+        reasons.append(f"fork: {why}" if never_refused else f"fork: cannot judge, {why}")
+        return (Verdict.OK if never_refused else Verdict.WARN), 0
+    verdict = _grade(room, margin)
+    state = {"ok": "fits", "warn": "little room", "critical": "will be refused"}
+    reasons.append(f"fork {state[verdict.value]}: {why}; headroom {_bytes(room)}")
+    if verdict is not Verdict.OK and gain == 0:
+        reasons.append("freeing keys does not shrink accountable mappings; restart Redis")
+    return verdict, _need(room, margin, gain)
 
 
 def _cow_room(
