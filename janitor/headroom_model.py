@@ -102,7 +102,7 @@ class HeadroomPolicy:
     margin_percent: float | None = 5.0
     cow_fraction: float = 0.5
     saves_overlap: bool = True
-    counter_margin_fraction: float = 1 / 256
+    counter_margin_fraction: float = 0.004
 
     def margin_for(self, host: HostFacts) -> int:
         """The safety margin in bytes (a percent of MemTotal when given as a percent)."""
