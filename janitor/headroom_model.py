@@ -196,7 +196,9 @@ def commit_check(
         return headroom, 2.0, 1.0, why
     if mode == 0:
         version = host.kernel_version
-        if version is not None and version[:2] >= (5, 2):
+        if version is None:
+            return None, 0.0, 0.0, "kernel release unknown (the mode-0 rule depends on it)"
+        if version[:2] >= (5, 2):
             total, swap = host.mem("MemTotal"), host.mem("SwapTotal")
             if total is None or swap is None:
                 return None, 0.0, 0.0, "MemTotal/SwapTotal unknown"
@@ -231,7 +233,8 @@ def assess(
     overlapping = [p for p in peers or [] if p.host_known] if policy.saves_overlap else []
     cow, guessed = cow_estimate(facts, policy)
     cow_drop = policy.cow_fraction if guessed else 0.0
-    reasons = [f"estimated: {note}" for note in facts.notes] if facts.estimated else []
+    prefix = "estimated: " if facts.estimated else ""
+    reasons = [prefix + note for note in facts.notes]
     if not facts.host_known:
         reasons.append(
             "the instance is not on this host: its host's memory cannot be measured here "

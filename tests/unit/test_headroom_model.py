@@ -169,3 +169,11 @@ def test_unknown_cap_is_treated_as_missing() -> None:
 def test_verdict_exit_codes() -> None:
     assert [v.exit_code for v in Verdict] == [0, 1, 2]
     assert Verdict("warn") is Verdict.WARN
+
+
+def test_mode0_with_unknown_kernel_release_is_not_guessed() -> None:
+    host = replace(mode2_host(), overcommit_memory=0, kernel_version=None, kernel_release=None)
+    result = assess(host, redis(), NO_MARGIN)
+    assert result.verdict is Verdict.WARN
+    assert result.commit_headroom_bytes is None
+    assert any("kernel release unknown" in reason for reason in result.reasons)
