@@ -9,11 +9,15 @@ Nothing here writes anywhere.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from janitor import procfs
 from janitor.headroom_model import HostFacts
+
+T = TypeVar("T")
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -66,6 +70,19 @@ class ProcReader:
             unknown.append(f"{path}: {error.strerror or type(error).__name__}")
             return None
 
+    def _parsed(self, path: Path, parse: Callable[[str], T], unknown: list[str]) -> T | None:
+        """Read and parse one file; None (and a marker) when unreadable or malformed."""
+        text = self._text(path, unknown)
+        if not text:
+            if text == "":
+                unknown.append(f"{path}: empty (no permission to read it?)")
+            return None
+        try:
+            return parse(text)
+        except (ValueError, IndexError) as error:
+            unknown.append(f"{path}: cannot parse ({error})")
+            return None
+
     def host_facts(self) -> HostFacts:
         """Read meminfo, sys/vm, osrelease and zoneinfo into HostFacts."""
         unknown: list[str] = []
@@ -87,10 +104,8 @@ class ProcReader:
                 version = procfs.parse_kernel_version(release)
             except ValueError as error:
                 unknown.append(str(error))
-        zoneinfo = self._text(self.proc_root / "zoneinfo", unknown)
-        reserve = None
-        if zoneinfo:
-            reserve = procfs.total_reserve_bytes(procfs.parse_zoneinfo(zoneinfo), PAGE_SIZE)
+        zones = self._parsed(self.proc_root / "zoneinfo", procfs.parse_zoneinfo, unknown)
+        reserve = procfs.total_reserve_bytes(zones, PAGE_SIZE) if zones else None
         return HostFacts(
             kernel_release=release,
             kernel_version=version,
@@ -106,8 +121,7 @@ class ProcReader:
 
     def uptime_seconds(self) -> float | None:
         """Seconds since boot from ``uptime`` (None when unreadable)."""
-        text = self._text(self.proc_root / "uptime", [])
-        return procfs.parse_uptime_seconds(text) if text else None
+        return self._parsed(self.proc_root / "uptime", procfs.parse_uptime_seconds, [])
 
     def process(self, pid: int) -> ProcessMemory:
         """Read comm, cmdline, stat, status, smaps and the cgroup limit of ``pid``."""
@@ -123,21 +137,11 @@ class ProcReader:
             found.argv = procfs.parse_cmdline((base / "cmdline").read_bytes())
         except OSError as error:
             unknown.append(f"{base / 'cmdline'}: {error.strerror}")
-        stat = self._text(base / "stat", unknown)
-        if stat:
-            found.start_ticks = procfs.parse_stat_start_ticks(stat)
-        status = self._text(base / "status", unknown)
-        if status:
-            found.status = procfs.parse_status(status)
+        found.start_ticks = self._parsed(base / "stat", procfs.parse_stat_start_ticks, unknown)
+        found.status = self._parsed(base / "status", procfs.parse_status, unknown)
+        if found.status is not None:
             found.name = found.name or found.status.name
-        smaps = self._text(base / "smaps", unknown)
-        if smaps:
-            try:
-                found.smaps = procfs.parse_smaps(smaps)
-            except ValueError as error:
-                unknown.append(f"{base / 'smaps'}: {error}")
-        elif smaps == "":
-            unknown.append(f"{base / 'smaps'}: empty (no permission to read it?)")
+        found.smaps = self._parsed(base / "smaps", procfs.parse_smaps, unknown)
         self._read_cgroup(found, base)
         return found
 
@@ -151,11 +155,10 @@ class ProcReader:
         limit_path = group / "memory.max"
         if not limit_path.exists():
             return  # root cgroup or cgroup v1: no v2 limit to honour
-        limit = self._text(limit_path, found.unknown)
-        current = self._text(group / "memory.current", found.unknown)
+        limit = self._parsed(limit_path, procfs.parse_memory_max, found.unknown)
+        current = self._parsed(group / "memory.current", procfs.parse_int_file, found.unknown)
         if limit is not None and current is not None:
-            found.cgroup_max_bytes = procfs.parse_memory_max(limit)
-            found.cgroup_current_bytes = int(current.strip())
+            found.cgroup_max_bytes, found.cgroup_current_bytes = limit, current
 
 
 def _kib(value: int | None) -> int | None:

@@ -213,3 +213,30 @@ def test_unreadable_host_files_are_reported_not_fatal(tmp_path: Path) -> None:
     result = assess(host, facts, HeadroomPolicy())
     assert result.verdict is Verdict.WARN
     assert any("cannot judge" in reason for reason in result.reasons)
+
+
+def test_malformed_process_files_become_markers_not_crashes(tmp_path: Path) -> None:
+    pid_dir = tmp_path / "77"
+    pid_dir.mkdir()
+    (pid_dir / "comm").write_text("redis-server\n")
+    (pid_dir / "cmdline").write_bytes(b"redis-server *:6379\0")
+    (pid_dir / "stat").write_text("77 (redis-server) S 1\n")
+    (pid_dir / "status").write_text("Name:\tredis-server\nCapEff:\tzz\n")
+    (pid_dir / "smaps").write_text("")
+    (pid_dir / "cgroup").write_text("0::/broken\n")
+    (tmp_path / "cg" / "broken").mkdir(parents=True)
+    (tmp_path / "cg" / "broken" / "memory.max").write_text("lots\n")
+    (tmp_path / "cg" / "broken" / "memory.current").write_text("1\n")
+    (tmp_path / "zoneinfo").write_text("Node 0, zone DMA\n        high     x\n")
+    reader = ProcReader(tmp_path, tmp_path / "cg")
+    found = reader.process(77)
+    assert found.start_ticks is None and found.status is None and found.smaps is None
+    assert found.cgroup_max_bytes is None
+    markers = " | ".join(found.unknown)
+    assert "stat: cannot parse" in markers
+    assert "status: cannot parse" in markers
+    assert "smaps: empty" in markers
+    assert "memory.max: cannot parse" in markers
+    facts = instance_facts(URL, {"process_id": 77, "used_memory_rss": 5}, True, reader, 10.0)
+    assert facts.estimated
+    assert reader.host_facts().total_reserve_bytes == 0  # unparsable watermark: no reserve
