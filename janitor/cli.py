@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 import structlog
+from rich.console import Console
 
 from janitor import __version__
 from janitor.config_view import render_config, settings_document
 from janitor.connection import targets_from_settings
 from janitor.errors import ExitCode, JanitorError
+from janitor.headroom import HeadroomReport, measure_headroom
 from janitor.inventory import InstanceScan, scan_instance
 from janitor.logs import configure_logging, get_logger, new_run_id
 from janitor.output import emit, print_error
 from janitor.progress import scan_progress
+from janitor.render_headroom import render_headroom, render_headroom_section
 from janitor.render_text import render_report
 from janitor.report import build_report
 from janitor.settings import Settings, load_settings
@@ -140,6 +144,8 @@ def report(
     )
     scans, failures = scan_all(app)
     document = build_report(scans, app.run_id, app.settings.report.top)
+    with contextlib.suppress(JanitorError):  # unreachable instances are already in "errors"
+        document["headroom"] = measure_all_headroom(app).to_dict()
     if failures:
         document["errors"] = [
             {"url": url, "exit_code": int(error.exit_code), "message": error.message}
@@ -148,8 +154,42 @@ def report(
         for url, error in failures:
             print_error(error, None)
             log.error("instance.failed", instance=url, error=error.message)
-    emit(document, app.fmt, render_report)
+    emit(document, app.fmt, render_report_with_headroom)
     return int(failures[0][1].exit_code) if failures else ExitCode.OK
+
+
+def render_report_with_headroom(document: Mapping[str, Any], console: Console) -> None:
+    """The report's text, followed by its headroom section."""
+    render_report(document, console)
+    if "headroom" in document:
+        render_headroom_section(document["headroom"], console)
+
+
+def measure_all_headroom(app: AppContext) -> HeadroomReport:
+    """Measure fork headroom of every configured instance (raises when none answered)."""
+    targets = targets_from_settings(app.settings)
+    try:
+        return measure_headroom(targets, app.settings)
+    finally:
+        for target in targets:
+            target.close()
+
+
+@cli.command()
+@common_options
+def headroom(
+    config_path: Path | None, urls: tuple[str, ...], fmt: str, log_level: str | None
+) -> int:
+    """Measure fork headroom only; exit 0 ok, 1 warn, 2 critical."""
+    app = prepare(config_path, urls, fmt, log_level)
+    result = measure_all_headroom(app)
+    for url, error in result.errors:
+        print_error(error, None)
+        log.error("instance.failed", instance=url, error=error.message)
+    emit(result.to_dict(), app.fmt, render_headroom)
+    if result.errors:
+        return int(result.errors[0][1].exit_code)
+    return result.verdict.exit_code
 
 
 def scan_all(app: AppContext) -> tuple[list[InstanceScan], list[tuple[str, JanitorError]]]:

@@ -121,6 +121,46 @@ class ReportSettings(Section):
     )
 
 
+def _percent_or_size(value: Any) -> str:
+    """Accept ``5%`` (of MemTotal) or a size (``512MiB``); keep the text, reject anything else."""
+    text = str(value).strip()
+    if text.endswith("%"):
+        percent = float(text[:-1])
+        if not 0 <= percent < 100:
+            raise ValueError("a percentage must be between 0 and 100")
+        return text
+    parse_size(text)
+    return text
+
+
+class HeadroomSettings(Section):
+    """How fork headroom is measured and judged (see DOMAIN.md §2)."""
+
+    proc_root: Path = Field(default=Path("/proc"), description="Where procfs is mounted.")
+    cgroup_root: Path = Field(
+        default=Path("/sys/fs/cgroup"), description="Where the cgroup v2 hierarchy is mounted."
+    )
+    margin: Annotated[str, BeforeValidator(_percent_or_size)] = Field(
+        default="5%",
+        description="Headroom below this is a warning: a size, or a percent of MemTotal.",
+    )
+    cow_fraction: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Expected copy-on-write, as a fraction of RSS, when Redis never forked.",
+    )
+    saves_overlap: bool = Field(
+        default=True, description="Saves of instances on this host may run at the same time."
+    )
+    counter_margin_percent: float = Field(
+        default=0.4, ge=0, le=10, description="Percent of RAM kept for the approximate counter."
+    )
+    pid_start_tolerance: Seconds = Field(
+        default=10.0, description="How far the process start may differ from INFO uptime."
+    )
+
+
 class LoggingSettings(Section):
     """Log output (always on stderr)."""
 
@@ -143,6 +183,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     scan: ScanSettings = ScanSettings()
     report: ReportSettings = ReportSettings()
+    headroom: HeadroomSettings = HeadroomSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod
