@@ -209,3 +209,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("redis-janitor: internal error (details in the log above)\n")
         sys.exit(ExitCode.CRITICAL)
     sys.exit(int(result) if isinstance(result, int) else 0)
+
+
+# Commands defined in their own modules (they import the helpers above).
+from janitor.cli_run import restore, run  # noqa: E402
+
+cli.add_command(run)
+cli.add_command(restore)
