@@ -211,8 +211,5 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(int(result) if isinstance(result, int) else 0)
 
 
-# Commands defined in their own modules (they import the helpers above).
-from janitor.cli_run import restore, run  # noqa: E402
-
-cli.add_command(run)
-cli.add_command(restore)
+# Commands defined in their own modules register themselves on ``cli`` when imported.
+import janitor.cli_run  # noqa: E402, F401

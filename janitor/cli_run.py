@@ -1,4 +1,4 @@
-"""The ``run`` and ``restore`` commands (registered on the ``redis-janitor`` group in cli.py)."""
+"""The ``run`` and ``restore`` commands, registered on the ``redis-janitor`` group (cli.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import click
 import structlog
 
-from janitor.cli import common_options, prepare
+from janitor.cli import cli, common_options, prepare
 from janitor.connection import targets_from_settings
 from janitor.cycle import CycleOptions, CycleResult, run_cycle
 from janitor.errors import ExitCode, JanitorError, UsageError
@@ -82,7 +82,7 @@ def _confirm_plan(plan: Plan) -> None:
     )
 
 
-@click.command()
+@cli.command()
 @common_options
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask (required without a terminal).")
@@ -154,7 +154,7 @@ def run(
     return code
 
 
-@click.command()
+@cli.command()
 @common_options
 @click.argument("archive", type=click.Path(path_type=Path, exists=True))
 @click.option("--match", help="Only keys matching this glob.")

@@ -3,8 +3,9 @@
 Keys that expired since they were archived are skipped; keys that exist are skipped unless
 ``replace`` (RESTORE itself refuses them with BUSYKEY, so there is no race with a writer).
 Restoring the same archive twice without ``replace`` restores nothing the second time and
-is harmless. The staleness the key had when judged is restored with it (IDLETIME on LRU
-targets, FREQ on LFU targets), so a restored key does not look freshly used.
+is harmless. A key archived several times comes back as its newest copy only. The staleness
+the key had when judged is restored with it (IDLETIME on LRU targets, FREQ on LFU targets),
+so a restored key does not look freshly used.
 """
 
 from __future__ import annotations
@@ -78,6 +79,24 @@ def restore_command(record: ArchiveRecord, metric: IdleMetric, replace: bool) ->
     return command
 
 
+def newest_copies(files: list[Path], match: str | None) -> dict[tuple[int, bytes], tuple[int, int]]:
+    """Map (db, key) → (file index, record index) of its newest archived copy.
+
+    A key archived more than once (say a crash left it in Redis and a later run archived it
+    again) must come back as its newest copy, whichever order the files are read in.
+    """
+    newest: dict[tuple[int, bytes], tuple[float, int, int]] = {}
+    for file_index, file in enumerate(files):
+        for record_index, record in enumerate(ArchiveReader(file)):
+            if match is not None and not glob_matches(match, record.key):
+                continue
+            place = (record.archived_at, file_index, record_index)
+            key = (record.db, record.key)
+            if key not in newest or place >= newest[key]:
+                newest[key] = place
+    return {key: (place[1], place[2]) for key, place in newest.items()}
+
+
 def restore_archives(
     target: RedisTarget,
     path: Path,
@@ -87,12 +106,19 @@ def restore_archives(
     dry_run: bool,
     clock: Callable[[], float] = time.time,
 ) -> RestoreSummary:
-    """Restore every record of the archive file (or directory) ``path`` into ``target``."""
+    """Restore the newest archived copy of every key in the file (or directory) ``path``."""
     summary = RestoreSummary(dry_run=dry_run)
     metric = read_server_info(target.client(target.url_db or 0)).idle_metric
-    for file in archive_files(path):
+    files = archive_files(path)
+    newest = newest_copies(files, match)
+    for file_index, file in enumerate(files):
         reader = ArchiveReader(file)
-        _restore_records(target, reader, summary, match, replace, dry_run, metric, clock)
+        chosen = (
+            record
+            for record_index, record in enumerate(reader)
+            if newest.get((record.db, record.key)) == (file_index, record_index)
+        )
+        _restore_records(target, chosen, summary, replace, dry_run, metric, clock)
         summary.files.append(
             {
                 "path": str(file),
@@ -112,15 +138,12 @@ def _restore_records(
     target: RedisTarget,
     records: Iterable[ArchiveRecord],
     summary: RestoreSummary,
-    match: str | None,
     replace: bool,
     dry_run: bool,
     metric: IdleMetric,
     clock: Callable[[], float],
 ) -> None:
     for record in records:
-        if match is not None and not glob_matches(match, record.key):
-            continue
         if record.expire_at_ms is not None and record.expire_at_ms <= clock() * 1000:
             summary.note(record, "skipped", "expired since it was archived")
             continue

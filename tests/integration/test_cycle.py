@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from janitor.actions import ActionHooks
 from janitor.connection import RedisTarget
 from janitor.cycle import CycleOptions, HeadroomSnapshot, info_headroom_meter, run_cycle
+from janitor.planner import PlannedAction
 from janitor.settings import Settings, load_settings
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer
@@ -100,3 +102,28 @@ def test_dry_run_changes_nothing_and_keeps_idle_times(
     assert all(idle_after[key] >= idle_before[key] for key in keys)
     assert sorted(client.scan_iter()) == keys
     assert client.pttl("cache:0") == -1
+
+
+def test_a_key_written_between_judging_and_acting_survives_the_run(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    plant_population(redis_server)
+    client = redis_server.client()
+    rules = [{"name": "stale", "match": ["cache:*"], "min_idle": "30d", "action": "delete"}]
+    settings = settings_for(redis_server, tmp_path, rules=rules, goal="all")
+
+    def write_cache_1(item: PlannedAction) -> None:
+        if item.record.key == b"cache:1":
+            client.set(b"cache:1", b"written after judging")
+
+    options = CycleOptions(dry_run=False, run_id="t", hooks=ActionHooks(before_check=write_cache_1))
+    result = run_cycle(RedisTarget(redis_server.url, settings), settings, options)
+    by_key = {o.planned.record.key: o for o in result.outcomes}
+    assert by_key[b"cache:1"].result == "skipped"
+    assert "changed since judged" in by_key[b"cache:1"].reason
+    assert client.get(b"cache:1") == b"written after judging"
+    assert [key for key, o in by_key.items() if o.result == "done"] == [
+        b"cache:0",
+        b"cache:2",
+        b"cache:3",
+    ]

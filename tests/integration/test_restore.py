@@ -127,3 +127,37 @@ def test_restore_into_an_lfu_server_sets_freq(redis_factory: RedisFactory, tmp_p
     )
     assert summary.restored == 1
     assert 0 < lfu.client().object("freq", b"hot") <= 10
+
+
+def test_a_key_archived_twice_comes_back_as_its_newest_copy(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis_server.client()
+    settings = settings_for(redis_server, tmp_path / "archive")
+    target = RedisTarget(redis_server.url, settings)
+    plant(client, b"k", size=1000, idle_seconds=40 * DAY)
+    first = run_cycle(target, settings, CycleOptions(False, "r1", clock=lambda: 1_000.0))
+    newest = plant(client, b"k", size=2000, idle_seconds=40 * DAY)
+    second = run_cycle(target, settings, CycleOptions(False, "r2", clock=lambda: 2_000.0))
+    assert first.count("done") == second.count("done") == 1
+    assert first.archive_file != second.archive_file
+    summary = restore_archives(
+        target, tmp_path / "archive", match=None, replace=False, dry_run=False
+    )
+    assert (summary.restored, summary.skipped) == (1, 0)
+    assert client.dump(b"k") == newest
+
+
+def test_restore_from_a_torn_archive_keeps_the_records_before_the_tear(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    payloads = archive_everything(redis_server, tmp_path / "archive")
+    (archive_file,) = (tmp_path / "archive").iterdir()
+    archive_file.write_bytes(archive_file.read_bytes()[:-7])
+    target = RedisTarget(redis_server.url, settings_for(redis_server, tmp_path / "archive"))
+    summary = restore_archives(target, archive_file, match=None, replace=False, dry_run=False)
+    assert summary.restored == len(KEYS) - 1
+    assert summary.files[0]["torn_tail"] is True
+    assert summary.damaged_files == 0
+    client = redis_server.client(3)
+    assert sum(client.dump(key) == payload for key, payload in payloads.items()) == len(KEYS) - 1
