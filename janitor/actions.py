@@ -177,7 +177,8 @@ class KeyActor:
         try:
             (reply,) = pipe.execute()
         except redis.WatchError:
-            return ActionOutcome(item, "skipped", "changed while acting (WATCH aborted)")
+            kept = "; the key is kept (its archived copy too)" if item.action == "archive" else ""
+            return ActionOutcome(item, "skipped", f"changed while acting (WATCH aborted){kept}")
         if reply in (0, False):
             return ActionOutcome(item, "skipped", f"{command[0]} had no effect")
         return ActionOutcome(item, "done", done)

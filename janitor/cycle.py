@@ -134,7 +134,12 @@ def run_cycle(target: RedisTarget, settings: Settings, options: CycleOptions) ->
     """Run one cycle on ``target``; ``options.dry_run`` sends no command that changes anything."""
     before = options.meter(target)
     log.info("headroom.before", verdict=before.verdict, need=before.need_to_free_bytes)
-    plan, warnings = plan_instance(target, settings, options, before.need_to_free_bytes)
+    goal = options.goal or settings.policy.goal
+    if goal == "headroom" and before.need_to_free_bytes <= 0:
+        plan = make_plan([], settings.policy, 0, options.clock(), goal)
+        warnings = ["headroom is fine: nothing to free, the keyspace was not scanned"]
+    else:
+        plan, warnings = plan_instance(target, settings, options, before.need_to_free_bytes)
     if plan.actions and not options.dry_run and options.confirm is not None:
         options.confirm(plan)
     used_before = int(_memory_info(target).get("used_memory", 0))

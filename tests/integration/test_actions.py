@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -198,4 +199,17 @@ def test_expire_sets_or_shortens_but_never_lengthens(redis_server: RedisServer) 
     assert 0 < client.pttl(b"long") <= hour * 1000
     assert results[b"short"].result == "skipped"
     assert "shorter" in results[b"short"].reason
+    assert 0 < client.pttl(b"short") <= 60_000
+
+
+def test_expire_without_the_lt_flag_on_servers_before_7_0(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    plant(client, b"long", size=1000, idle_seconds=DAY, ttl_ms=10 * DAY * 1000)
+    plant(client, b"short", size=1000, idle_seconds=DAY, ttl_ms=60_000)
+    info = dataclasses.replace(read_server_info(client), version="6.2.14", version_tuple=(6, 2, 14))
+    old_server = KeyActor(target_for(redis_server), info, None, 512 * 1024**2, 5)
+    long = old_server.act(judged(redis_server, b"long", "expire", 3600.0), dry_run=False)
+    short = old_server.act(judged(redis_server, b"short", "expire", 3600.0), dry_run=False)
+    assert (long.result, short.result) == ("done", "skipped")
+    assert 0 < client.pttl(b"long") <= 3_600_000
     assert 0 < client.pttl(b"short") <= 60_000

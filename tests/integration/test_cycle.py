@@ -127,3 +127,16 @@ def test_a_key_written_between_judging_and_acting_survives_the_run(
         b"cache:2",
         b"cache:3",
     ]
+
+
+def test_goal_headroom_with_no_need_scans_nothing_and_changes_nothing(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    plant_population(redis_server)
+    rules = [{"name": "stale", "match": ["*"], "action": "delete"}]
+    settings = settings_for(redis_server, tmp_path, rules=rules, goal="headroom")
+    target = RedisTarget(redis_server.url, settings)
+    result = run_cycle(target, settings, CycleOptions(dry_run=False, run_id="t"))
+    assert result.outcomes == []
+    assert "not scanned" in result.warnings[0]
+    assert redis_server.client().dbsize() == 7
