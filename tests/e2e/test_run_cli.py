@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import os
 import stat
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import CliResult
+from tests.conftest import CLI, CliResult, clean_env
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer
 
@@ -178,3 +179,28 @@ def test_an_archive_dir_others_can_read_stops_the_run(
     assert result.exit_code == 78
     assert "chmod 700" in result.stderr
     assert redis_server.client().dbsize() == 4
+
+
+def run_on_a_terminal(args: list[str], answer: bytes) -> subprocess.CompletedProcess[bytes]:
+    """Run the CLI with a pseudo-terminal on stdin and type ``answer`` at the prompt."""
+    controller, terminal = os.openpty()
+    try:
+        os.write(controller, answer)
+        return subprocess.run(
+            [CLI, *args], stdin=terminal, capture_output=True, env=clean_env(), timeout=60
+        )
+    finally:
+        os.close(controller)
+        os.close(terminal)
+
+
+def test_on_a_terminal_run_asks_and_a_no_changes_nothing(redis_server: RedisServer) -> None:
+    plant_stale(redis_server)
+    args = ["run", "--url", redis_server.url, "--match", "cache:*", "--action", "delete"]
+    declined = run_on_a_terminal(args, b"n\n")
+    assert b"go ahead?" in declined.stderr
+    assert declined.returncode != 0
+    assert redis_server.client().dbsize() == 4
+    accepted = run_on_a_terminal(args, b"y\n")
+    assert accepted.returncode == 0, accepted.stderr
+    assert redis_server.client().dbsize() == 1
