@@ -22,7 +22,7 @@ from janitor.connection import RedisTarget, redis_errors
 from janitor.inventory import scan_instance
 from janitor.logs import get_logger
 from janitor.planner import CandidateCollector, Plan, make_plan
-from janitor.server_info import ServerInfo, read_server_info
+from janitor.server_info import IdleMetric, ServerInfo, read_server_info
 from janitor.settings import Settings
 
 log = get_logger(__name__)
@@ -124,6 +124,8 @@ def plan_instance(
         collector.candidates(), settings.policy, need_to_free_bytes, options.clock(), options.goal
     )
     warnings = list(scan.warnings)
+    if scan.idle_metric is IdleMetric.FREQ and any(r.min_idle for r in settings.policy.rules):
+        warnings.append("rules with min_idle never match here (LFU: use max_freq)")
     if collector.dropped:
         warnings.append(f"{collector.dropped} lower-scored candidates over max_candidates ignored")
     log.info("plan.made", **plan.summary())

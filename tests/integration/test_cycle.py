@@ -10,6 +10,7 @@ from janitor.connection import RedisTarget
 from janitor.cycle import CycleOptions, HeadroomSnapshot, info_headroom_meter, run_cycle
 from janitor.planner import PlannedAction
 from janitor.settings import Settings, load_settings
+from tests.conftest import RedisFactory
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer
 
@@ -140,3 +141,16 @@ def test_goal_headroom_with_no_need_scans_nothing_and_changes_nothing(
     assert result.outcomes == []
     assert "not scanned" in result.warnings[0]
     assert redis_server.client().dbsize() == 7
+
+
+def test_min_idle_rules_never_match_on_an_lfu_instance(
+    redis_factory: RedisFactory, tmp_path: Path
+) -> None:
+    lfu = redis_factory({"maxmemory-policy": "allkeys-lfu"})
+    plant(lfu.client(), "cache:cold", size=10 * KIB, freq=0)
+    rules = [{"name": "stale", "match": ["*"], "min_idle": "1s", "action": "delete"}]
+    settings = settings_for(lfu, tmp_path, rules=rules, goal="all")
+    result = run_cycle(RedisTarget(lfu.url, settings), settings, CycleOptions(False, "t"))
+    assert result.outcomes == []
+    assert any("use max_freq" in warning for warning in result.warnings)
+    assert lfu.client().exists("cache:cold") == 1
