@@ -21,6 +21,7 @@ the check and the mutation aborts it (WATCH). A changed key is skipped and repor
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from janitor.server_info import IdleMetric, ServerInfo
 log = get_logger(__name__)
 DEFAULT_PROTO_MAX_BULK_LEN = 512 * 1024**2
 Hook = Callable[[PlannedAction], None]
+_MISCONF = re.compile(r"(^|: )MISCONF\b")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,11 @@ class ActionOutcome:
     planned: PlannedAction
     result: str
     reason: str = ""
+
+    @property
+    def writes_refused(self) -> bool:
+        """True when Redis refused the write with MISCONF (its last save failed)."""
+        return self.result == "failed" and _MISCONF.search(self.reason) is not None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``actions`` entries of ``run --format json``)."""
@@ -116,7 +123,11 @@ class KeyActor:
             self._hooks.before_check(item)
         try:
             outcome = self._act(item)
-        except (redis.ConnectionError, redis.TimeoutError) as error:
+        except (
+            redis.ConnectionError,
+            redis.TimeoutError,
+            redis.exceptions.NoPermissionError,
+        ) as error:
             raise translate_redis_error(error, self._target.display) from None
         except redis.RedisError as error:
             outcome = ActionOutcome(item, "failed", str(error))

@@ -207,15 +207,23 @@ def _act_all(
     actor: KeyActor, plan: Plan, actions_per_second: float, dry_run: bool
 ) -> list[ActionOutcome]:
     """Act on every planned item in order, at most ``actions_per_second``."""
-    outcomes = []
+    outcomes: list[ActionOutcome] = []
     interval = 0.0 if dry_run else 1.0 / actions_per_second
     next_at = time.monotonic()
-    for item in plan.actions:
+    for index, item in enumerate(plan.actions):
         delay = next_at - time.monotonic()
         if delay > 0:
             time.sleep(delay)  # rate limit, not a wait for a condition
         next_at = max(next_at, time.monotonic()) + interval
-        outcomes.append(actor.act(item, dry_run=dry_run))
+        outcome = actor.act(item, dry_run=dry_run)
+        outcomes.append(outcome)
+        if outcome.writes_refused:
+            reason = "not tried: Redis refuses writes (MISCONF) since its last save failed"
+            outcomes += [
+                ActionOutcome(rest, "skipped", reason) for rest in plan.actions[index + 1 :]
+            ]
+            log.error("run.writes_refused", skipped=len(plan.actions) - index - 1)
+            break
     return outcomes
 
 

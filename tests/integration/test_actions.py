@@ -10,12 +10,14 @@ import pytest
 from janitor.actions import ActionHooks, KeyActor, read_proto_max_bulk_len
 from janitor.archive import ArchiveReader, ArchiveWriter
 from janitor.connection import RedisTarget
+from janitor.cycle import CycleOptions, run_cycle
 from janitor.planner import PlannedAction
 from janitor.scanner import KeyspaceScanner, ScanOptions
 from janitor.server_info import read_server_info
 from janitor.settings import load_settings
+from tests.conftest import RedisFactory
 from tests.support.keys import plant
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, wait_for
 
 DAY = 86400
 
@@ -213,3 +215,32 @@ def test_expire_without_the_lt_flag_on_servers_before_7_0(redis_server: RedisSer
     assert (long.result, short.result) == ("done", "skipped")
     assert 0 < client.pttl(b"long") <= 3_600_000
     assert 0 < client.pttl(b"short") <= 60_000
+
+
+def test_writes_refused_by_misconf_fail_once_and_stop_the_run(
+    redis_factory: RedisFactory, tmp_path: Path
+) -> None:
+    server = redis_factory({"save": "3600 1", "enable-protected-configs": "yes"})
+    client = server.client()
+    for index in range(3):
+        plant(client, f"k{index}", size=5000, idle_seconds=40 * DAY)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    client.config_set("dir", str(gone))
+    gone.rmdir()
+    client.bgsave()
+    wait_for(lambda: client.info("persistence")["rdb_last_bgsave_status"] == "err")
+    settings = load_settings(
+        None,
+        overrides={
+            "redis": {"urls": [server.url]},
+            "archive": {"dir": str(tmp_path / "archive")},
+            "policy": {"goal": "all", "rules": [{"name": "r", "action": "archive"}]},
+        },
+        environ={},
+    )
+    result = run_cycle(RedisTarget(server.url, settings), settings, CycleOptions(False, "t"))
+    assert [o.result for o in result.outcomes] == ["failed", "skipped", "skipped"]
+    assert result.outcomes[0].writes_refused
+    assert "MISCONF" in result.outcomes[1].reason
+    assert client.dbsize() == 3
