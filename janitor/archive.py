@@ -18,6 +18,7 @@ exists), so a crash can only tear the frame being written: the reader stops ther
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
 import json
@@ -134,7 +135,11 @@ def _slug(text: str) -> str:
 
 
 class ArchiveWriter:
-    """Appends records to one new archive file; every append is durable when it returns."""
+    """Appends records to one new archive file; every append is durable when it returns.
+
+    A failed append (disk full, I/O error) cuts the file back to its last whole record, so
+    later records stay readable; if even that fails, every further append is refused.
+    """
 
     def __init__(self, directory: Path, run_id: str, source: str, level: int = 6) -> None:
         self.directory = directory
@@ -143,26 +148,32 @@ class ArchiveWriter:
         self.level = level
         self.path: Path | None = None
         self.records_written = 0
-        self._file: io.BufferedWriter | None = None
+        self._descriptor: int | None = None
+        self._good_size = 0
+        self._broken = False
 
-    def _open(self) -> io.BufferedWriter:
+    def _create(self) -> int:
         ensure_private_dir(self.directory)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         base = f"{stamp}-{self.run_id}-{_slug(self.source)}"
-        descriptor = -1
         for attempt in range(100):
             self.path = self.directory / f"{base}{f'-{attempt}' if attempt else ''}{SUFFIX}"
             try:
                 descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                break
             except FileExistsError:
                 continue
             except OSError as error:
                 raise ArchiveError(f"cannot create {self.path}: {error.strerror}") from None
-        if descriptor < 0:
-            raise ArchiveError(f"cannot find a free archive file name in {self.directory}")
-        os.fchmod(descriptor, 0o600)
-        handle = open(descriptor, "wb")  # noqa: SIM115 - kept open across appends
+            os.fchmod(descriptor, 0o600)
+            return descriptor
+        raise ArchiveError(f"cannot find a free archive file name in {self.directory}")
+
+    def _start(self) -> None:
+        """Create the file if needed and write its header if it is not on disk yet."""
+        if self._descriptor is None:
+            self._descriptor = self._create()
+        if self._good_size:
+            return
         header = {
             "kind": "header",
             "format": FORMAT_NAME,
@@ -173,28 +184,40 @@ class ArchiveWriter:
             "source": self.source,
             "created_at": time.time(),
         }
-        self._write(handle, FILE_MAGIC + encode_frame(header, b"", self.level))
+        self._write(FILE_MAGIC + encode_frame(header, b"", self.level))
         _fsync_dir(self.directory)
-        return handle
 
-    @staticmethod
-    def _write(handle: io.BufferedWriter, data: bytes) -> None:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    def _write(self, data: bytes) -> None:
+        """Write all of ``data`` and fsync; on failure cut back to the last whole record."""
+        assert self._descriptor is not None
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._descriptor, view) :]
+            os.fsync(self._descriptor)
+        except OSError:
+            try:
+                os.ftruncate(self._descriptor, self._good_size)
+                os.lseek(self._descriptor, self._good_size, os.SEEK_SET)
+                os.fsync(self._descriptor)
+            except OSError:
+                self._broken = True
+            raise
+        self._good_size += len(data)
 
     def append(self, record: ArchiveRecord) -> None:
         """Write ``record`` and fsync it; when this returns the record survives a crash."""
-        if self._file is None:
-            self._file = self._open()
-        self._write(self._file, encode_frame(record.metadata(), record.payload, self.level))
+        if self._broken:
+            raise OSError(errno.EIO, "archive file unusable after a failed write")
+        self._start()
+        self._write(encode_frame(record.metadata(), record.payload, self.level))
         self.records_written += 1
 
     def close(self) -> None:
         """Close the file (every record is already durable)."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = None
 
 
 def _record_from(meta: dict[str, Any], payload: bytes) -> ArchiveRecord:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -120,3 +123,26 @@ def test_archive_files_lists_a_directory_or_a_file(tmp_path: Path) -> None:
     assert archive_files(first) == [first]
     with pytest.raises(ArchiveError):
         archive_files(tmp_path / "missing")
+
+
+def test_a_failed_write_is_cut_back_so_later_records_stay_readable(tmp_path: Path) -> None:
+    writer = ArchiveWriter(tmp_path / "archive", "run1", "redis://127.0.0.1:6379", level=0)
+    small = [sample(b"a"), sample(b"c")]
+    too_big = replace(sample(b"b"), payload=b"\x00" * 200_000)
+    writer.append(small[0])
+    assert writer.path is not None
+    limit = writer.path.stat().st_size + 50_000
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        with pytest.raises(OSError, match="too large"):
+            writer.append(too_big)
+        writer.append(small[1])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous_handler)
+    writer.close()
+    reader = ArchiveReader(writer.path)
+    assert list(reader) == small
+    assert reader.damage is None
