@@ -112,6 +112,8 @@ class CycleOptions:
     hooks: ActionHooks | None = None
     progress: Callable[[int, int], None] | None = None
     clock: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
 
 
 def plan_instance(
@@ -156,7 +158,7 @@ def run_cycle(target: RedisTarget, settings: Settings, options: CycleOptions) ->
         options.clock,
     )
     try:
-        outcomes = _act_all(actor, plan, settings.policy.actions_per_second, options.dry_run)
+        outcomes = act_all(actor, plan, settings.policy.actions_per_second, options)
     finally:
         if archive is not None:
             archive.close()
@@ -203,19 +205,19 @@ def _archive_writer(
     )
 
 
-def _act_all(
-    actor: KeyActor, plan: Plan, actions_per_second: float, dry_run: bool
+def act_all(
+    actor: KeyActor, plan: Plan, actions_per_second: float, options: CycleOptions
 ) -> list[ActionOutcome]:
-    """Act on every planned item in order, at most ``actions_per_second``."""
+    """Act on every planned item in order, at most ``actions_per_second``; stop on MISCONF."""
     outcomes: list[ActionOutcome] = []
-    interval = 0.0 if dry_run else 1.0 / actions_per_second
-    next_at = time.monotonic()
+    interval = 0.0 if options.dry_run else 1.0 / actions_per_second
+    next_at = options.monotonic()
     for index, item in enumerate(plan.actions):
-        delay = next_at - time.monotonic()
+        delay = next_at - options.monotonic()
         if delay > 0:
-            time.sleep(delay)  # rate limit, not a wait for a condition
-        next_at = max(next_at, time.monotonic()) + interval
-        outcome = actor.act(item, dry_run=dry_run)
+            options.sleep(delay)  # rate limit, not a wait for a condition
+        next_at = max(next_at, options.monotonic()) + interval
+        outcome = actor.act(item, dry_run=options.dry_run)
         outcomes.append(outcome)
         if outcome.writes_refused:
             reason = "not tried: Redis refuses writes (MISCONF) since its last save failed"
