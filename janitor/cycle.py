@@ -32,15 +32,22 @@ SETTLE_TOLERANCE_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class HeadroomSnapshot:
-    """A headroom measurement: the JSON document, the verdict and how much must be freed."""
+    """A headroom measurement: the JSON document, the verdict and how much must be freed.
+
+    ``detail`` carries the meter's own object (e.g. the model's per-instance result) for a
+    Predictor; the cycle never looks inside it.
+    """
 
     document: dict[str, Any]
     verdict: str
     need_to_free_bytes: int
+    detail: Any = field(default=None, compare=False, repr=False)
 
 
 HeadroomMeter = Callable[[RedisTarget], HeadroomSnapshot]
 Predictor = Callable[[HeadroomSnapshot, int], dict[str, Any] | None]
+"""Given the "before" snapshot and the bytes actually removed (done delete/archive actions),
+return the model's expected "after" figures (shown next to the measured ones)."""
 Confirm = Callable[[Plan], None]
 
 
@@ -92,6 +99,7 @@ class CycleResult:
             "plan": self.plan.summary(),
             "results": {name: self.count(name) for name in ("done", "skipped", "failed")},
             "freed_bytes": self.freed_bytes,
+            "removed_bytes": removed_bytes(self.outcomes),
             "settled": self.settled,
             "prediction": self.prediction,
             "archive_file": self.archive_file,
@@ -180,12 +188,23 @@ def run_cycle(target: RedisTarget, settings: Settings, options: CycleOptions) ->
         outcomes=outcomes,
         freed_bytes=freed,
         settled=settled,
-        prediction=options.predictor(before, plan.planned_bytes) if options.predictor else None,
+        prediction=options.predictor(before, removed_bytes(outcomes))
+        if options.predictor
+        else None,
         archive_file=str(archive.path) if archive is not None and archive.path else None,
         warnings=warnings,
     )
     log.info("run.instance_finished", **result.to_dict()["results"], freed_bytes=freed)
     return result
+
+
+def removed_bytes(outcomes: list[ActionOutcome]) -> int:
+    """Bytes (at judgment) of the keys actually deleted or archived (expires free them later)."""
+    return sum(
+        outcome.planned.record.size_bytes
+        for outcome in outcomes
+        if outcome.result == "done" and outcome.planned.action in ("delete", "archive")
+    )
 
 
 def _server_info(target: RedisTarget) -> ServerInfo:

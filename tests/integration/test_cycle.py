@@ -57,7 +57,13 @@ def test_goal_headroom_frees_the_fewest_best_keys(
     rules = [{"name": "stale", "match": ["*"], "min_idle": "30d", "action": "delete"}]
     settings = settings_for(redis_server, tmp_path, rules=rules, protected=["precious:*"])
     target = RedisTarget(redis_server.url, settings)
-    options = CycleOptions(dry_run=False, run_id="t", meter=short_by(600 * KIB))
+
+    def predictor(before: HeadroomSnapshot, removed: int) -> dict[str, Any]:
+        return {"need_before": before.need_to_free_bytes, "removed": removed}
+
+    options = CycleOptions(
+        dry_run=False, run_id="t", meter=short_by(600 * KIB), predictor=predictor
+    )
     result = run_cycle(target, settings, options)
     client = redis_server.client()
     assert [o.planned.record.key for o in result.outcomes] == [b"cache:0", b"cache:1"]
@@ -69,6 +75,9 @@ def test_goal_headroom_frees_the_fewest_best_keys(
     assert result.before.need_to_free_bytes == 600 * KIB
     assert result.after.verdict == "ok"
     assert result.settled
+    planned = sum(o.planned.record.size_bytes for o in result.outcomes)
+    assert result.prediction == {"need_before": 600 * KIB, "removed": planned}
+    assert result.to_dict()["removed_bytes"] == planned
 
 
 def test_goal_all_archives_every_match_within_caps(
