@@ -249,3 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("redis-janitor: internal error (details in the log above)\n")
         sys.exit(ExitCode.CRITICAL)
     sys.exit(int(result) if isinstance(result, int) else 0)
+
+
+# Commands defined in their own modules register themselves on ``cli`` when imported.
+import janitor.cli_run  # noqa: E402, F401

@@ -34,6 +34,7 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 from janitor.errors import ConfigError
+from janitor.policy_settings import ArchiveSettings, PolicySettings
 from janitor.units import parse_duration, parse_size
 
 ENV_PREFIX = "JANITOR_"
@@ -185,6 +186,8 @@ class Settings(BaseSettings):
     report: ReportSettings = ReportSettings()
     headroom: HeadroomSettings = HeadroomSettings()
     logging: LoggingSettings = LoggingSettings()
+    policy: PolicySettings = PolicySettings()
+    archive: ArchiveSettings = ArchiveSettings()
 
     @classmethod
     def settings_customise_sources(

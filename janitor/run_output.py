@@ -1,0 +1,127 @@
+"""The ``run`` and ``restore`` result documents (JSON contract) and their text rendering."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from janitor.cycle import CycleResult
+from janitor.errors import ExitCode, JanitorError
+from janitor.report import SCHEMA_VERSION
+from janitor.units import format_bytes
+
+TEXT_ACTION_ROWS = 50
+
+
+def run_document(
+    results: list[CycleResult],
+    failures: list[tuple[str, JanitorError]],
+    run_id: str,
+    dry_run: bool,
+) -> dict[str, Any]:
+    """The ``run --format json`` document: before, after, actions, freed_bytes (+ per instance)."""
+    actions = []
+    for result in results:
+        for outcome in result.outcomes:
+            actions.append({**outcome.to_dict(), "instance": result.instance})
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "dry_run": dry_run,
+        "before": {"instances": [result.before.document for result in results]},
+        "after": {"instances": [result.after.document for result in results]},
+        "actions": actions,
+        "freed_bytes": sum(result.freed_bytes for result in results),
+        "instances": [result.to_dict() for result in results],
+        "errors": [
+            {"instance": name, "exit_code": int(error.exit_code), "message": error.message}
+            for name, error in failures
+        ],
+    }
+
+
+def run_exit_code(results: list[CycleResult], failures: list[tuple[str, JanitorError]]) -> int:
+    """2 when an instance or an action failed, 1 when headroom is still short, else 0."""
+    if failures or any(result.count("failed") for result in results):
+        return ExitCode.CRITICAL
+    if any(r.after.verdict != "ok" or r.after.need_to_free_bytes > 0 for r in results):
+        return ExitCode.WARN
+    return ExitCode.OK
+
+
+def render_run(document: Mapping[str, Any], console: Console) -> None:
+    """Print the run result (or the dry-run plan) for people."""
+    title = "Plan (dry run: nothing changed)" if document["dry_run"] else "Actions"
+    table = Table(title=title, title_justify="left")
+    for column in ("db", "key", "action", "rule", "bytes", "result", "reason"):
+        table.add_column(column, justify="right" if column in ("db", "bytes") else "left")
+    for entry in document["actions"][:TEXT_ACTION_ROWS]:
+        table.add_row(
+            str(entry["db"]),
+            Text(entry["key"]),
+            entry["action"],
+            Text(entry["rule"]),
+            format_bytes(entry["bytes"]),
+            entry["result"],
+            Text(entry["reason"]),
+        )
+    console.print(table)
+    hidden = len(document["actions"]) - TEXT_ACTION_ROWS
+    if hidden > 0:
+        _say(console, f"… and {hidden} more (use --format json for all)")
+    for instance in document["instances"]:
+        plan, results = instance["plan"], instance["results"]
+        _say(
+            console,
+            f"{instance['instance']}: goal {plan['goal']}, "
+            f"need {format_bytes(plan['need_to_free_bytes'])}, "
+            f"planned {plan['planned_actions']} keys / {format_bytes(plan['planned_bytes'])}; "
+            f"done {results['done']}, skipped {results['skipped']}, failed {results['failed']}; "
+            f"freed (measured) {format_bytes(instance['freed_bytes'])}",
+        )
+        if instance["archive_file"]:
+            _say(console, f"  archive: {instance['archive_file']}")
+        for warning in instance["warnings"]:
+            _say(console, f"  warning: {warning}")
+    for before, after in zip(
+        document["before"]["instances"], document["after"]["instances"], strict=False
+    ):
+        _say(console, f"headroom before: {_headline(before)}")
+        _say(console, f"headroom after:  {_headline(after)}")
+    for error in document["errors"]:
+        _say(console, f"error: {error['instance']}: {error['message']}")
+
+
+def _say(console: Console, text: str) -> None:
+    """Print ``text`` literally (key names may contain rich markup characters)."""
+    console.print(Text(text))
+
+
+def _headline(headroom: Mapping[str, Any]) -> str:
+    parts = [f"verdict {headroom.get('verdict')}"]
+    for name, value in headroom.items():
+        if name.endswith("_bytes") and isinstance(value, int):
+            parts.append(f"{name} {format_bytes(value)}")
+    return ", ".join(parts)
+
+
+def render_restore(document: Mapping[str, Any], console: Console) -> None:
+    """Print the restore summary for people."""
+    prefix = "dry run: " if document["dry_run"] else ""
+    for entry in document["files"]:
+        state = "torn last record ignored" if entry["torn_tail"] else (entry["damage"] or "ok")
+        _say(console, f"{entry['path']}: {entry['records']} records ({state})")
+    for entry in document["keys"]:
+        if entry["result"] != "restored":
+            _say(
+                console, f"  {entry['result']}: db {entry['db']} {entry['key']}: {entry['reason']}"
+            )
+    _say(
+        console,
+        f"{prefix}restored {document['restored']}, skipped {document['skipped']}, "
+        f"failed {document['failed']}",
+    )
