@@ -14,6 +14,7 @@ from janitor.cli import cli, common_options, prepare
 from janitor.connection import targets_from_settings
 from janitor.cycle import CycleOptions, CycleResult, run_cycle
 from janitor.errors import ExitCode, JanitorError, UsageError
+from janitor.headroom_meter import model_meter, model_predictor
 from janitor.logs import get_logger
 from janitor.output import emit, print_error
 from janitor.planner import Plan
@@ -123,9 +124,13 @@ def run(
     ask = _require_consent(dry_run, yes, "run")
     results: list[CycleResult] = []
     failures: list[tuple[str, JanitorError]] = []
-    for target in targets_from_settings(app.settings):
+    targets = targets_from_settings(app.settings)
+    meter = model_meter(targets, app.settings)
+    for target in targets:
         structlog.contextvars.bind_contextvars(instance=target.display)
-        options = CycleOptions(dry_run=dry_run, run_id=app.run_id)
+        options = CycleOptions(
+            dry_run=dry_run, run_id=app.run_id, meter=meter, predictor=model_predictor
+        )
         options.confirm = _confirm_plan if ask else None
         try:
             bar = nullcontext(None) if ask else scan_progress(f"scanning {target.display}")

@@ -35,13 +35,15 @@ class HeadroomSnapshot:
     """A headroom measurement: the JSON document, the verdict and how much must be freed.
 
     ``detail`` carries the meter's own object (e.g. the model's per-instance result) for a
-    Predictor; the cycle never looks inside it.
+    Predictor; the cycle never looks inside it. ``host`` is the host section of the headroom
+    document, when the meter measured the host.
     """
 
     document: dict[str, Any]
     verdict: str
     need_to_free_bytes: int
     detail: Any = field(default=None, compare=False, repr=False)
+    host: dict[str, Any] | None = field(default=None, compare=False)
 
 
 HeadroomMeter = Callable[[RedisTarget], HeadroomSnapshot]

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from janitor.cycle import CycleResult
+from janitor.cycle import CycleResult, HeadroomSnapshot
 from janitor.errors import ExitCode, JanitorError
 from janitor.report import SCHEMA_VERSION
 from janitor.units import format_bytes
@@ -32,8 +32,8 @@ def run_document(
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
         "dry_run": dry_run,
-        "before": {"instances": [result.before.document for result in results]},
-        "after": {"instances": [result.after.document for result in results]},
+        "before": headroom_section([result.before for result in results]),
+        "after": headroom_section([result.after for result in results]),
         "actions": actions,
         "freed_bytes": sum(result.freed_bytes for result in results),
         "instances": [result.to_dict() for result in results],
@@ -41,6 +41,18 @@ def run_document(
             {"instance": name, "exit_code": int(error.exit_code), "message": error.message}
             for name, error in failures
         ],
+    }
+
+
+def headroom_section(snapshots: list[HeadroomSnapshot]) -> dict[str, Any]:
+    """A headroom object as ``headroom --format json`` has it: verdict, host, instances."""
+    verdicts = [snapshot.verdict for snapshot in snapshots]
+    worst = next((v for v in ("critical", "warn") if v in verdicts), "ok")
+    host = next((snapshot.host for snapshot in snapshots if snapshot.host is not None), None)
+    return {
+        "verdict": worst,
+        "host": host,
+        "instances": [snapshot.document for snapshot in snapshots],
     }
 
 

@@ -82,6 +82,33 @@ def test_manual_cleanup_with_ad_hoc_flags(
     assert '"event": "key.archived"' in result.stderr
 
 
+def test_run_measures_fork_headroom_before_and_after_with_the_model(
+    redis_server: RedisServer, run_cli: Run, tmp_path: Path
+) -> None:
+    plant_stale(redis_server)
+    result = run_cli(
+        "run", "--url", redis_server.url, "--yes", "--format", "json",
+        "--match", "cache:*", "--min-size", "10KiB", "--action", "delete",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    document = result.json()
+    pid = redis_server.client().info("server")["process_id"]
+    for phase in ("before", "after"):
+        section = document[phase]
+        assert section["verdict"] == "ok"
+        assert section["host"]["overcommit_memory"] in (0, 1, 2)
+        assert section["host"]["commit_limit_bytes"] > 0
+        (instance,) = section["instances"]
+        assert instance["pid"] == pid
+        assert instance["local"] is True
+        assert instance["estimated"] is False
+        assert instance["fork_charge_bytes"] > 0
+    before_rss = document["before"]["instances"][0]["rss_bytes"]
+    prediction = document["instances"][0]["prediction"]
+    assert prediction["freed_bytes"] > 1_000_000
+    assert prediction["rss_bytes"] == max(0, before_rss - prediction["freed_bytes"])
+
+
 def test_dry_run_changes_nothing_and_resets_no_idle_time(
     redis_server: RedisServer, run_cli: Run, tmp_path: Path
 ) -> None:
