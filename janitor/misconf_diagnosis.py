@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import redis
 
-from janitor.persistence import read_config
+from janitor.persistence import read_config, read_persistence_state
 
 Cause = Literal["fork_enomem", "disk", "unknown"]
 DEFAULT_TAIL_BYTES = 64 * 1024
@@ -187,3 +187,17 @@ def summary_lines(diagnosis: Diagnosis) -> Iterable[str]:
     for line in diagnosis.evidence:
         yield f"  log: {line}"
     yield f"what to do: {diagnosis.advice}"
+
+
+def persistence_section(
+    client: redis.Redis, url: str, tail_bytes: int = DEFAULT_TAIL_BYTES
+) -> dict[str, Any]:
+    """The ``persistence`` section for report, headroom and run: the state and, when the last
+    save failed, the diagnosis (``diagnosis`` is None otherwise)."""
+    state = read_persistence_state(client)
+    diagnosis = (
+        diagnose_misconf(client, local=url_is_local(url), tail_bytes=tail_bytes)
+        if state.last_bgsave_failed
+        else None
+    )
+    return {**state.to_dict(), "diagnosis": diagnosis.to_dict() if diagnosis else None}

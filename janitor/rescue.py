@@ -9,6 +9,7 @@ always — on success, failure, exception or SIGTERM — put the original settin
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -243,19 +244,35 @@ def _measure_after(outcome: RescueOutcome, client: redis.Redis) -> None:
         outcome.error = outcome.error or f"cannot read the state after the rescue: {error}"
 
 
+def rescue_still_running(pid: int, proc_root: Path = Path("/proc")) -> bool:
+    """True when ``pid`` is another live janitor process (its rescue is not abandoned)."""
+    if pid == os.getpid():
+        return False
+    try:
+        command_line = (proc_root / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"janitor" in command_line
+
+
 def finish_pending_restores(targets: Sequence[RedisTarget], state_dir: Path) -> list[RestoreResult]:
     """Put back the settings of every rescue that did not finish (call before rescue or run).
 
-    A record for an instance not among ``targets`` is left pending and reported.
+    A record for an instance not among ``targets``, or of a rescue whose process still runs, is
+    left pending and reported.
     """
     by_key = {instance_key(target.url): target for target in targets}
     results = []
     for record in pending_restores(state_dir):
         target = by_key.get(record.instance)
-        if target is None:
-            results.append(
-                RestoreResult(record.instance, False, "not among the configured instances")
+        if target is None or rescue_still_running(record.pid):
+            reason = (
+                "not among the configured instances"
+                if target is None
+                else f"a rescue by pid {record.pid} is still running"
             )
+            log.warning("rescue.pending_left", pending_instance=record.instance, reason=reason)
+            results.append(RestoreResult(record.instance, False, reason))
             continue
         with structlog.contextvars.bound_contextvars(instance=target.display):
             restored = _restore(target.client(), state_dir, record)

@@ -6,6 +6,7 @@ removes the server's ``dir``. Nothing here writes to /proc/sys.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import redis
 
 from janitor.connection import redis_errors
 from janitor.errors import ExitCode, WritesRefusedError
-from janitor.misconf_diagnosis import diagnose_misconf
+from janitor.misconf_diagnosis import diagnose_misconf, persistence_section
 from janitor.persistence import is_misconf_error, read_persistence_state
 from tests.support.forkfail import (
     FORK_ENOMEM_LINE,
@@ -185,3 +186,20 @@ def test_remote_instance_is_not_diagnosed_from_a_log(
 
     assert diagnosis.cause == "unknown"
     assert "not on this host" in diagnosis.message
+
+
+def test_persistence_section_carries_state_and_diagnosis(
+    faulty_redis_factory: FaultyRedisFactory,
+) -> None:
+    faulty = faulty_redis_factory(MISCONF_CONFIG)
+    client = faulty.server.client()
+    assert persistence_section(client, faulty.server.url)["diagnosis"] is None
+    fail_bgsave(faulty)
+
+    section = persistence_section(client, faulty.server.url)
+
+    assert section["writes_refused"] is True
+    assert section["rdb_last_bgsave_status"] == "err"
+    assert section["save_points"] == ["3600 1"]
+    assert section["diagnosis"]["cause"] == "fork_enomem"
+    assert json.loads(json.dumps(section)) == section

@@ -20,8 +20,20 @@ import redis
 
 from janitor.connection import RedisTarget
 from janitor.logs import configure_logging
-from janitor.rescue import RescueOutcome, finish_pending_restores, rescue_instance
-from janitor.rescue_state import instance_key, pending_restores, read_record
+from janitor.rescue import (
+    RescueOutcome,
+    finish_pending_restores,
+    rescue_instance,
+    rescue_still_running,
+)
+from janitor.rescue_state import (
+    OriginalSettings,
+    instance_key,
+    pending_restores,
+    read_record,
+    record_originals,
+    state_file_name,
+)
 from janitor.settings import Settings, load_settings
 from tests.support.forkfail import (
     MISCONF_CONFIG,
@@ -297,8 +309,6 @@ def test_finish_pending_restores_puts_back_settings_left_changed(
     client, _, _ = misconf_with_rss_limit(faulty)
     settings = settings_for(faulty, tmp_path / "state")
     other = RedisTarget("redis://10.255.0.1:6390", settings)
-    from janitor.rescue_state import OriginalSettings, record_originals
-
     record_originals(
         tmp_path / "state", instance_key(faulty.server.url), OriginalSettings("yes", "3600 1")
     )
@@ -412,3 +422,27 @@ def test_sigterm_during_a_rescue_restores_the_settings_before_exiting(
     assert outcome["misconf_after"] is True
     assert settings_now(client) == ("yes", "3600 1")
     assert not pending_restores(tmp_path / "state")
+
+
+def test_a_pending_rescue_whose_process_still_runs_is_left_alone(tmp_path: Path) -> None:
+    live = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "redis-janitor", "rescue"]
+    )
+    try:
+        record_originals(tmp_path, "127.0.0.1:6379", OriginalSettings("yes", "3600 1"))
+        path = tmp_path / state_file_name("127.0.0.1:6379")
+        document = json.loads(path.read_text())
+        path.write_text(json.dumps({**document, "pid": live.pid}))
+        settings = load_settings(None, overrides={}, environ={})
+        target = RedisTarget("redis://127.0.0.1:6379", settings)  # never contacted
+
+        [result] = finish_pending_restores([target], tmp_path)
+
+        assert result.restored is False
+        assert f"pid {live.pid} is still running" in result.message
+        assert [r.pid for r in pending_restores(tmp_path)] == [live.pid]
+    finally:
+        live.kill()
+        live.wait()
+    assert not rescue_still_running(live.pid)
+    assert not rescue_still_running(os.getpid())
