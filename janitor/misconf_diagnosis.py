@@ -178,7 +178,16 @@ def diagnose_misconf(
         lines = read_tail(path, tail_bytes)
     except OSError as error:
         return unknown(f"cannot read the log {path}: {error.strerror}", str(path))
-    return classify_log_lines(lines, str(path))
+    diagnosis = classify_log_lines(lines, str(path))
+    if diagnosis.cause == "disk" and not config.get("dir"):
+        return Diagnosis(
+            "disk",
+            diagnosis.evidence,
+            diagnosis.message + "; CONFIG GET dir is empty: the save directory no longer exists",
+            diagnosis.advice,
+            diagnosis.log_path,
+        )
+    return diagnosis
 
 
 def summary_lines(diagnosis: Diagnosis) -> Iterable[str]:

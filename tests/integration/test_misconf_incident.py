@@ -173,6 +173,7 @@ def test_disk_failure_refuses_writes_and_is_diagnosed_as_disk(
     assert "Failed opening the temp RDB file" in diagnosis.evidence[-1]
     assert "No such file or directory" in diagnosis.evidence[-1]
     assert not diagnosis.memory_helps
+    assert "the save directory no longer exists" in diagnosis.message
     assert faulty.faults.trace()[-1].startswith("pass ")
 
 
