@@ -18,7 +18,7 @@ import redis
 import structlog
 
 from janitor.connection import RedisTarget, redis_errors
-from janitor.errors import JanitorError, RedisPermissionError
+from janitor.errors import JanitorError, LockHeldError, RedisPermissionError
 from janitor.logs import get_logger
 from janitor.misconf_diagnosis import Diagnosis, diagnose_misconf, url_is_local
 from janitor.persistence import PersistenceState, is_misconf_error, read_persistence_state
@@ -29,6 +29,7 @@ from janitor.rescue_state import (
     complete,
     instance_key,
     pending_restores,
+    read_record,
     record_originals,
 )
 from janitor.rescue_steps import (
@@ -122,6 +123,7 @@ def _rescue(
             "the write block and put it back",
             hint="grant it with: ACL SETUSER <user> +config|get +config|set",
         )
+    original = _adopt_pending_originals(state_dir, target, original)
     outcome.original_settings = asdict(original)
     if dry_run:
         outcome.misconf_after = before.writes_refused
@@ -130,10 +132,6 @@ def _rescue(
             "by policy, BGSAVE and restore the settings"
         )
         return outcome
-    if finish_pending_restores([target], state_dir):
-        with redis_errors(target.display):  # a killed rescue left the block lifted: re-read
-            original = current_settings(client) or original
-        outcome.original_settings = asdict(original)
     record = record_originals(state_dir, instance_key(target.url), original, run_id)
     log.info("rescue.originals_recorded", **asdict(original), state_dir=str(state_dir))
     guard = SigtermGuard()
@@ -172,6 +170,23 @@ def _rescue(
         config_restored=outcome.config_restored,
     )
     return outcome
+
+
+def _adopt_pending_originals(
+    state_dir: Path, target: RedisTarget, current: OriginalSettings
+) -> OriginalSettings:
+    """The true originals: those of a rescue that was killed (it may have left the block lifted),
+    else the current settings. LockHeldError if that rescue's process still runs."""
+    pending = read_record(state_dir, instance_key(target.url))
+    if pending is None or pending.status != "pending":
+        return current
+    if rescue_still_running(pending.pid):
+        raise LockHeldError(
+            f"a rescue of {target.display} by pid {pending.pid} is still running",
+            hint="wait for it to finish",
+        )
+    log.warning("rescue.pending_adopted", **asdict(pending.original), pid=pending.pid)
+    return pending.original
 
 
 def _refuse_disk(

@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from janitor.connection import RedisTarget
+from janitor.errors import LockHeldError
 from janitor.logs import configure_logging
 from janitor.rescue import (
     RescueOutcome,
@@ -424,23 +425,36 @@ def test_sigterm_during_a_rescue_restores_the_settings_before_exiting(
     assert not pending_restores(tmp_path / "state")
 
 
-def test_a_pending_rescue_whose_process_still_runs_is_left_alone(tmp_path: Path) -> None:
+def test_a_pending_rescue_whose_process_still_runs_is_left_alone(
+    faulty_redis_factory: FaultyRedisFactory, tmp_path: Path
+) -> None:
+    faulty = faulty_redis_factory(MISCONF_CONFIG)
+    client, _, _ = misconf_with_rss_limit(faulty)
+    settings = settings_for(faulty, tmp_path / "state")
+    key = instance_key(faulty.server.url)
     live = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)", "redis-janitor", "rescue"]
     )
     try:
-        record_originals(tmp_path, "127.0.0.1:6379", OriginalSettings("yes", "3600 1"))
-        path = tmp_path / state_file_name("127.0.0.1:6379")
-        document = json.loads(path.read_text())
-        path.write_text(json.dumps({**document, "pid": live.pid}))
-        settings = load_settings(None, overrides={}, environ={})
-        target = RedisTarget("redis://127.0.0.1:6379", settings)  # never contacted
+        record_originals(tmp_path / "state", key, OriginalSettings("yes", "3600 1"))
+        path = tmp_path / "state" / state_file_name(key)
+        path.write_text(json.dumps({**json.loads(path.read_text()), "pid": live.pid}))
+        client.config_set("stop-writes-on-bgsave-error", "no")  # as the live rescue did
 
-        [result] = finish_pending_restores([target], tmp_path)
+        [result] = finish_pending_restores([target_for(settings)], tmp_path / "state")
+        with pytest.raises(LockHeldError, match=f"pid {live.pid} is still running"):
+            rescue_instance(
+                target_for(settings),
+                settings,
+                free_memory=lambda needed: 0,
+                headroom_ok=lambda: True,
+                dry_run=False,
+            )
 
         assert result.restored is False
         assert f"pid {live.pid} is still running" in result.message
-        assert [r.pid for r in pending_restores(tmp_path)] == [live.pid]
+        assert [r.pid for r in pending_restores(tmp_path / "state")] == [live.pid]
+        assert settings_now(client) == ("no", "3600 1")  # left to the live rescue
     finally:
         live.kill()
         live.wait()
