@@ -19,8 +19,9 @@ import pytest
 import redis
 
 from janitor.connection import RedisTarget
-from janitor.errors import LockHeldError
+from janitor.errors import LockHeldError, RedisPermissionError
 from janitor.logs import configure_logging
+from janitor.persistence import read_persistence_state
 from janitor.rescue import (
     RescueOutcome,
     finish_pending_restores,
@@ -460,3 +461,38 @@ def test_a_pending_rescue_whose_process_still_runs_is_left_alone(
         live.wait()
     assert not rescue_still_running(live.pid)
     assert not rescue_still_running(os.getpid())
+
+
+def test_rescue_without_config_permission_is_refused_before_changing_anything(
+    faulty_redis_factory: FaultyRedisFactory, tmp_path: Path
+) -> None:
+    faulty = faulty_redis_factory({**MISCONF_CONFIG, "requirepass": "admin-secret"})
+    client, _, _ = misconf_with_rss_limit(faulty)
+    client.acl_setuser(
+        "janitor",
+        enabled=True,
+        passwords=["+janitor-pw"],
+        keys=["*"],
+        commands=["+@all", "-config"],
+    )
+    overrides = {
+        "redis": {"urls": [faulty.server.url], "username": "janitor", "password": "janitor-pw"},
+        "rescue": {"state_dir": str(tmp_path / "state")},
+    }
+    settings = load_settings(None, overrides=overrides, environ={})
+
+    with pytest.raises(RedisPermissionError, match="CONFIG") as refused:
+        rescue_instance(
+            target_for(settings),
+            settings,
+            free_memory=lambda needed: 0,
+            headroom_ok=lambda: True,
+            dry_run=False,
+        )
+
+    assert refused.value.exit_code == 77
+    assert settings_now(client) == ("yes", "3600 1")
+    assert not (tmp_path / "state").exists()
+    state = read_persistence_state(target_for(settings).client())
+    assert state.save_points is None
+    assert state.writes_refused is True
