@@ -134,7 +134,7 @@ def test_rescue_frees_memory_saves_and_restores_the_settings(
         dry_run=False,
     )
 
-    print(log_stream.getvalue())  # the transcript (pytest -s shows it)
+    print(log_stream.getvalue(), *faulty.faults.trace(), sep="\n")  # transcript (pytest -s)
     assert outcome.exit_code == 0, outcome.to_dict()
     assert outcome.misconf_before is True
     assert outcome.diagnosis is not None

@@ -162,6 +162,9 @@ def faulty_redis_factory(
         directory.mkdir()
         faults = ForkFaults(forkfail_library, directory)
         server = redis_factory(dict(config or {}), env=faults.environment())
+        assert server.process is not None
+        maps = Path(f"/proc/{server.process.pid}/maps").read_text()
+        assert str(forkfail_library) in maps, "redis-server did not load the LD_PRELOAD library"
         return FaultyRedis(server, faults)
 
     return start
