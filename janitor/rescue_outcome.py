@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from janitor.errors import ExitCode
+from janitor.units import format_bytes
 
 
 @dataclass
@@ -79,3 +80,34 @@ def remaining_advice(
     if outcome.interrupted:
         advice.append("the rescue was interrupted by SIGTERM; run it again")
     return advice
+
+
+def summary_lines(outcome: RescueOutcome) -> list[str]:
+    """The outcome for a person: one headline saying what is wrong or fixed, then what remains."""
+    original = outcome.original_settings or {}
+    settings_text = (
+        f"stop-writes-on-bgsave-error {original.get('stop_writes_on_bgsave_error')}, "
+        f"save {original.get('save')!r}"
+    )
+    if outcome.bgsave_status == "not_needed":
+        headline = f"{outcome.instance}: the last background save succeeded; nothing to rescue"
+    elif outcome.exit_code == 0:
+        headline = (
+            f"{outcome.instance}: rescued — BGSAVE ok, writes accepted, settings restored "
+            f"({settings_text}); freed {format_bytes(outcome.freed_bytes)} "
+            f"in {outcome.rounds} round(s)"
+        )
+    else:
+        state = "refuses writes (MISCONF)" if outcome.misconf_after else "still at risk"
+        headline = (
+            f"{outcome.instance}: NOT rescued — {state}; BGSAVE {outcome.bgsave_status}, "
+            f"settings {'restored' if outcome.config_restored else 'NOT restored'}, "
+            f"freed {format_bytes(outcome.freed_bytes)}"
+        )
+    lines = [headline]
+    if outcome.diagnosis is not None and outcome.exit_code != 0:
+        lines.append(f"cause: {outcome.diagnosis['cause']} — {outcome.diagnosis['message']}")
+    if outcome.error:
+        lines.append(f"error: {outcome.error}")
+    lines.extend(f"what to do: {advice}" for advice in outcome.advice)
+    return lines

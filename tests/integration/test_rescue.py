@@ -22,6 +22,7 @@ from janitor.connection import RedisTarget
 from janitor.errors import LockHeldError, RedisPermissionError
 from janitor.logs import configure_logging
 from janitor.persistence import read_persistence_state
+from janitor.rescue_outcome import summary_lines
 from janitor.rescue import (
     RescueOutcome,
     finish_pending_restores,
@@ -134,7 +135,9 @@ def test_rescue_frees_memory_saves_and_restores_the_settings(
         dry_run=False,
     )
 
-    print(log_stream.getvalue(), *faulty.faults.trace(), sep="\n")  # transcript (pytest -s)
+    summary = summary_lines(outcome)
+    print(log_stream.getvalue(), *faulty.faults.trace(), *summary, sep="\n")  # pytest -s
+    assert summary[0].startswith(f"{faulty.server.url}: rescued — BGSAVE ok, writes accepted")
     assert outcome.exit_code == 0, outcome.to_dict()
     assert outcome.misconf_before is True
     assert outcome.diagnosis is not None

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from janitor.rescue_outcome import RescueOutcome, remaining_advice
+from janitor.rescue_outcome import RescueOutcome, remaining_advice, summary_lines
 from janitor.rescue_steps import RescueInterruptedError, SigtermGuard
 
 
@@ -66,3 +66,35 @@ def test_sigterm_raises_once_then_is_only_recorded_and_the_handler_is_put_back()
         os.kill(os.getpid(), signal.SIGTERM)  # recorded, not raised
     assert guard.received
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_summary_of_a_rescued_instance_is_one_line() -> None:
+    rescued = outcome(
+        bgsave_status="ok",
+        misconf_after=False,
+        freed_bytes=40 << 20,
+        rounds=4,
+        original_settings={"stop_writes_on_bgsave_error": "yes", "save": "3600 1"},
+    )
+
+    [line] = summary_lines(rescued)
+
+    assert line.startswith("redis://h:6379: rescued — BGSAVE ok, writes accepted")
+    assert "stop-writes-on-bgsave-error yes, save '3600 1'" in line
+    assert "in 4 round(s)" in line
+
+
+def test_summary_of_a_failed_rescue_says_why_and_what_to_do() -> None:
+    failed = outcome(
+        bgsave_status="skipped",
+        misconf_after=True,
+        headroom_ok=False,
+        diagnosis={"cause": "fork_enomem", "message": "the fork failed"},
+        advice=["widen the rules"],
+    )
+
+    lines = summary_lines(failed)
+
+    assert lines[0].startswith("redis://h:6379: NOT rescued — refuses writes (MISCONF)")
+    assert lines[1] == "cause: fork_enomem — the fork failed"
+    assert lines[-1] == "what to do: widen the rules"
