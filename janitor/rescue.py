@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import redis
@@ -142,12 +142,14 @@ def _rescue(
             log.warning("rescue.block_lifted", stop_writes_on_bgsave_error="no")
             if after_block_lifted is not None:
                 after_block_lifted()
-            _free_until_headroom(
-                outcome, client, free_memory, headroom_ok, need_to_free, rescue_settings.max_rounds
+            _free_and_save(
+                outcome,
+                client,
+                _Steps(free_memory, headroom_ok, need_to_free),
+                max_rounds=rescue_settings.max_rounds,
+                timeout=timeout,
+                fork_probe=rescue_settings.probe_with_bgsave and diagnosis.cause == "fork_enomem",
             )
-            if outcome.headroom_ok:
-                outcome.bgsave_status = run_bgsave(client, timeout)
-                log.info("rescue.bgsave_finished", status=outcome.bgsave_status)
         except RescueInterruptedError:
             outcome.interrupted = True
             log.warning("rescue.interrupted", signal="SIGTERM")
@@ -200,22 +202,42 @@ def _refuse_disk(
     return outcome
 
 
-def _free_until_headroom(
+@dataclass(frozen=True)
+class _Steps:
+    """The injected steps: free memory by policy, and the headroom model's judgement."""
+
+    free_memory: FreeMemory
+    headroom_ok: Callable[[], bool]
+    need_to_free: Callable[[], int] | None
+
+
+def _free_and_save(
     outcome: RescueOutcome,
     client: redis.Redis,
-    free_memory: FreeMemory,
-    headroom_ok: Callable[[], bool],
-    need_to_free: Callable[[], int] | None,
+    steps: _Steps,
+    *,
     max_rounds: int,
+    timeout: float,
+    fork_probe: bool,
 ) -> None:
-    """Repeat free → MEMORY PURGE → check until the headroom is fine or nothing more is freed."""
-    while not headroom_ok():
-        if outcome.rounds >= max_rounds:
-            outcome.headroom_ok = False
+    """Until a BGSAVE succeeds: BGSAVE when the model says the fork fits (or, with
+    ``fork_probe``, always: a refused fork costs nothing), else free → MEMORY PURGE → again.
+
+    Stops on a save that was not refused, when a round freed nothing, or after ``max_rounds``.
+    """
+    freed = 1
+    while True:
+        outcome.headroom_ok = steps.headroom_ok()
+        if outcome.headroom_ok or fork_probe:
+            outcome.bgsave_status = run_bgsave(client, timeout)
+            log.info("rescue.bgsave_finished", status=outcome.bgsave_status, round=outcome.rounds)
+            if outcome.bgsave_status != "refused" or not fork_probe:
+                return
+        if freed <= 0 or outcome.rounds >= max_rounds:
             return
         outcome.rounds += 1
-        needed = need_to_free() if need_to_free is not None else 0
-        freed = free_memory(needed)
+        needed = steps.need_to_free() if steps.need_to_free is not None else 0
+        freed = steps.free_memory(needed)
         outcome.freed_bytes += freed
         purged = memory_purge(client)
         log.info(
@@ -225,10 +247,6 @@ def _free_until_headroom(
             freed_bytes=freed,
             purged=purged,
         )
-        if freed <= 0:
-            outcome.headroom_ok = headroom_ok()
-            return
-    outcome.headroom_ok = True
 
 
 def _restore(client: redis.Redis, state_dir: Path, record: RescueRecord) -> bool:

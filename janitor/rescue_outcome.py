@@ -68,7 +68,7 @@ def remaining_advice(
             f"the candidates ran out before the fork would fit{short}: widen the rules "
             "(lower min_size/min_idle, more patterns) or give the host more commit room"
         )
-    if outcome.bgsave_status in ("err", "timeout"):
+    if outcome.bgsave_status in ("err", "refused", "timeout"):
         advice.append(f"the rescue's BGSAVE ended with '{outcome.bgsave_status}'. {cause_advice}")
     if not outcome.config_restored:
         original = outcome.original_settings or {}

@@ -22,7 +22,8 @@ from janitor.persistence import read_config
 from janitor.rescue_state import OriginalSettings
 
 log = get_logger(__name__)
-BgsaveStatus = Literal["ok", "err", "timeout"]
+BgsaveStatus = Literal["ok", "err", "refused", "timeout"]
+"""ok; err: the save (child) failed; refused: BGSAVE was refused at once (the fork failed)."""
 STOP_WRITES = "stop-writes-on-bgsave-error"
 POLL_INTERVAL_SECONDS = 0.1
 
@@ -101,7 +102,8 @@ def run_bgsave(
 ) -> BgsaveStatus:
     """Start a BGSAVE (after any running one), wait at most ``timeout_seconds``, return its status.
 
-    A fork refused at once makes BGSAVE reply with an error: that is ``err`` too.
+    A fork refused at once makes BGSAVE reply with an error: that is ``refused`` (no child ran,
+    so trying again after freeing memory costs nothing).
     """
     deadline = clock() + timeout_seconds
     if not wait_while_saving(client, deadline, clock=clock, sleep=sleep):
@@ -111,7 +113,7 @@ def run_bgsave(
     except redis.ResponseError as error:
         if "already in progress" not in str(error):
             log.warning("rescue.bgsave_refused", error=str(error) or "ERR")
-            return "err"
+            return "refused"
     log.info("rescue.bgsave_started")
     if not wait_while_saving(client, deadline, clock=clock, sleep=sleep):
         return "timeout"

@@ -149,6 +149,10 @@ class RescueSettings(Section):
     log_tail_bytes: Bytes = Field(
         default=64 * 1024, ge=1024, description="How much of the Redis log's end to read."
     )
+    probe_with_bgsave: bool = Field(
+        default=True,
+        description="After a refused fork (ENOMEM), try BGSAVE after every free round.",
+    )
 
 
 class Settings(BaseSettings):

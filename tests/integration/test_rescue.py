@@ -52,11 +52,13 @@ KEYS_PER_ROUND = 8
 RSS_MARGIN_BYTES = 2 << 20
 
 
-def settings_for(faulty: FaultyRedis, state_dir: Path) -> Settings:
-    overrides = {
-        "redis": {"urls": [faulty.server.url]},
-        "rescue": {"state_dir": str(state_dir), "bgsave_timeout": "30s"},
+def settings_for(faulty: FaultyRedis, state_dir: Path, probe_with_bgsave: bool = True) -> Settings:
+    rescue = {
+        "state_dir": str(state_dir),
+        "bgsave_timeout": "30s",
+        "probe_with_bgsave": probe_with_bgsave,
     }
+    overrides = {"redis": {"urls": [faulty.server.url]}, "rescue": rescue}
     return load_settings(None, overrides=overrides, environ={})
 
 
@@ -119,12 +121,12 @@ def misconf_with_rss_limit(faulty: FaultyRedis) -> tuple[redis.Redis, dict[bytes
     return client, survivors, limit
 
 
-def test_rescue_frees_memory_saves_and_restores_the_settings(
+def test_rescue_frees_memory_until_the_model_says_the_fork_fits_then_saves(
     faulty_redis_factory: FaultyRedisFactory, tmp_path: Path, log_stream: io.StringIO
 ) -> None:
     faulty = faulty_redis_factory(MISCONF_CONFIG)
     client, survivors, limit = misconf_with_rss_limit(faulty)
-    settings = settings_for(faulty, tmp_path / "state")
+    settings = settings_for(faulty, tmp_path / "state", probe_with_bgsave=False)
     freed_log: list[int] = []
 
     outcome = rescue_instance(
@@ -173,6 +175,57 @@ def test_rescue_frees_memory_saves_and_restores_the_settings(
     ]
 
 
+def test_rescue_probes_with_bgsave_when_the_model_wrongly_says_the_fork_fits(
+    faulty_redis_factory: FaultyRedisFactory, tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    faulty = faulty_redis_factory(MISCONF_CONFIG)
+    client, survivors, _ = misconf_with_rss_limit(faulty)
+    settings = settings_for(faulty, tmp_path / "state")
+    freed_log: list[int] = []
+
+    outcome = rescue_instance(
+        target_for(settings),
+        settings,
+        free_memory=unlink_big_keys(client, freed_log),
+        headroom_ok=lambda: True,  # what the model says in mode 0 on a recent kernel
+        dry_run=False,
+    )
+
+    print(log_stream.getvalue(), *faulty.faults.trace(), *summary_lines(outcome), sep="\n")
+    assert outcome.exit_code == 0, outcome.to_dict()
+    assert outcome.bgsave_status == "ok"
+    assert outcome.rounds == len(freed_log) >= 2
+    verdicts = [line.split()[0] for line in faulty.faults.trace()]
+    assert verdicts == ["fail"] * (outcome.rounds + 1) + ["pass"]
+    assert settings_now(client) == ("yes", "3600 1")
+    assert client.set("probe", "1")
+    assert {key: client.dump(key) for key in survivors} == survivors
+
+
+def test_without_probing_a_refused_fork_ends_the_rescue_without_freeing(
+    faulty_redis_factory: FaultyRedisFactory, tmp_path: Path
+) -> None:
+    faulty = faulty_redis_factory(MISCONF_CONFIG)
+    client, _, _ = misconf_with_rss_limit(faulty)
+    settings = settings_for(faulty, tmp_path / "state", probe_with_bgsave=False)
+    freed_log: list[int] = []
+
+    outcome = rescue_instance(
+        target_for(settings),
+        settings,
+        free_memory=unlink_big_keys(client, freed_log),
+        headroom_ok=lambda: True,
+        dry_run=False,
+    )
+
+    assert outcome.exit_code == 2
+    assert outcome.bgsave_status == "refused"
+    assert outcome.rounds == 0
+    assert freed_log == []
+    assert client.dbsize() == BIG_KEYS + 20
+    assert settings_now(client) == ("yes", "3600 1")
+
+
 def test_rescue_that_cannot_free_enough_exits_2_and_restores_the_settings(
     faulty_redis_factory: FaultyRedisFactory, tmp_path: Path
 ) -> None:
@@ -193,7 +246,8 @@ def test_rescue_that_cannot_free_enough_exits_2_and_restores_the_settings(
 
     assert outcome.exit_code == 2
     assert outcome.headroom_ok is False
-    assert outcome.bgsave_status == "skipped"
+    assert outcome.bgsave_status == "refused"
+    assert outcome.rounds == BIG_KEYS // KEYS_PER_ROUND + 1  # the last round found nothing
     assert outcome.freed_bytes == sum(freed_log) > 0
     assert outcome.config_restored is True
     assert outcome.misconf_after is True
@@ -222,7 +276,8 @@ def test_rescue_whose_bgsave_still_fails_exits_2_and_restores_the_settings(
     )
 
     assert outcome.exit_code == 2
-    assert outcome.bgsave_status == "err"
+    assert outcome.bgsave_status == "refused"
+    assert outcome.rounds == 1
     assert outcome.config_restored is True
     assert outcome.misconf_after is True
     assert settings_now(client) == ("yes", "3600 1")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import redis
 
 from janitor.rescue_state import OriginalSettings
@@ -46,11 +49,20 @@ def test_bgsave_waits_for_a_running_save_then_saves_again(redis_factory: RedisFa
     assert client.info("persistence")["rdb_saves"] == saves_before + 1
 
 
-def test_bgsave_whose_fork_fails_is_err(faulty_redis_factory: FaultyRedisFactory) -> None:
+def test_bgsave_whose_fork_fails_is_refused(faulty_redis_factory: FaultyRedisFactory) -> None:
     faulty = faulty_redis_factory(MISCONF_CONFIG)
     faulty.faults.fail_forks()
 
-    assert run_bgsave(faulty.server.client(), 10) == "err"
+    assert run_bgsave(faulty.server.client(), 10) == "refused"
+
+
+def test_bgsave_whose_child_fails_is_err(redis_factory: RedisFactory, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    client = redis_factory({**MISCONF_CONFIG, "dir": str(data_dir)}).client()
+    shutil.rmtree(data_dir)
+
+    assert run_bgsave(client, 10) == "err"
 
 
 def test_lift_and_restore_the_original_settings(redis_factory: RedisFactory) -> None:
