@@ -9,8 +9,7 @@ always — on success, failure, exception or SIGTERM — put the original settin
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,18 +17,19 @@ import redis
 import structlog
 
 from janitor.connection import RedisTarget, redis_errors
-from janitor.errors import JanitorError, LockHeldError, RedisPermissionError
+from janitor.errors import JanitorError, RedisPermissionError
 from janitor.logs import get_logger
 from janitor.misconf_diagnosis import Diagnosis, diagnose_misconf, url_is_local
 from janitor.persistence import PersistenceState, is_misconf_error, read_persistence_state
 from janitor.rescue_outcome import RescueOutcome, RestoreResult, remaining_advice
+from janitor.rescue_restore import (
+    adopt_pending_originals,
+    finish_pending_restores,
+    restore_and_complete,
+)
 from janitor.rescue_state import (
     OriginalSettings,
-    RescueRecord,
-    complete,
     instance_key,
-    pending_restores,
-    read_record,
     record_originals,
 )
 from janitor.rescue_steps import (
@@ -38,7 +38,6 @@ from janitor.rescue_steps import (
     current_settings,
     lift_write_block,
     memory_purge,
-    restore_settings,
     run_bgsave,
 )
 from janitor.settings import Settings
@@ -123,7 +122,7 @@ def _rescue(
             "the write block and put it back",
             hint="grant it with: ACL SETUSER <user> +config|get +config|set",
         )
-    original = _adopt_pending_originals(state_dir, target, original)
+    original = adopt_pending_originals(state_dir, target, original)
     outcome.original_settings = asdict(original)
     if dry_run:
         outcome.misconf_after = before.writes_refused
@@ -158,7 +157,7 @@ def _rescue(
             log.error("rescue.failed", error=str(error))
         finally:
             guard.hold()
-            outcome.config_restored = _restore(client, state_dir, record)
+            outcome.config_restored = restore_and_complete(client, state_dir, record)
         outcome.interrupted = outcome.interrupted or guard.received
     _measure_after(outcome, client)
     still_needed = need_to_free() if need_to_free is not None and not outcome.headroom_ok else None
@@ -172,23 +171,6 @@ def _rescue(
         config_restored=outcome.config_restored,
     )
     return outcome
-
-
-def _adopt_pending_originals(
-    state_dir: Path, target: RedisTarget, current: OriginalSettings
-) -> OriginalSettings:
-    """The true originals: those of a rescue that was killed (it may have left the block lifted),
-    else the current settings. LockHeldError if that rescue's process still runs."""
-    pending = read_record(state_dir, instance_key(target.url))
-    if pending is None or pending.status != "pending":
-        return current
-    if rescue_still_running(pending.pid):
-        raise LockHeldError(
-            f"a rescue of {target.display} by pid {pending.pid} is still running",
-            hint="wait for it to finish",
-        )
-    log.warning("rescue.pending_adopted", **asdict(pending.original), pid=pending.pid)
-    return pending.original
 
 
 def _refuse_disk(
@@ -249,21 +231,6 @@ def _free_and_save(
         )
 
 
-def _restore(client: redis.Redis, state_dir: Path, record: RescueRecord) -> bool:
-    """Put the original settings back; mark the state file complete only when that worked."""
-    try:
-        restored = restore_settings(client, record.original)
-    except redis.RedisError as error:
-        log.error("rescue.restore_failed", error=str(error), state_dir=str(state_dir))
-        return False
-    if restored:
-        complete(state_dir, record)
-        log.info("rescue.config_restored", **asdict(record.original))
-    else:
-        log.error("rescue.restore_mismatch", state_dir=str(state_dir))
-    return restored
-
-
 def _measure_after(outcome: RescueOutcome, client: redis.Redis) -> None:
     """Read the persistence state again and prove writes are accepted with a PING."""
     try:
@@ -275,43 +242,6 @@ def _measure_after(outcome: RescueOutcome, client: redis.Redis) -> None:
         outcome.misconf_after = is_misconf_error(error) or None
     except redis.RedisError as error:
         outcome.error = outcome.error or f"cannot read the state after the rescue: {error}"
-
-
-def rescue_still_running(pid: int, proc_root: Path = Path("/proc")) -> bool:
-    """True when ``pid`` is another live janitor process (its rescue is not abandoned)."""
-    if pid == os.getpid():
-        return False
-    try:
-        command_line = (proc_root / str(pid) / "cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"janitor" in command_line
-
-
-def finish_pending_restores(targets: Sequence[RedisTarget], state_dir: Path) -> list[RestoreResult]:
-    """Put back the settings of every rescue that did not finish (call before rescue or run).
-
-    A record for an instance not among ``targets``, or of a rescue whose process still runs, is
-    left pending and reported.
-    """
-    by_key = {instance_key(target.url): target for target in targets}
-    results = []
-    for record in pending_restores(state_dir):
-        target = by_key.get(record.instance)
-        if target is None or rescue_still_running(record.pid):
-            reason = (
-                "not among the configured instances"
-                if target is None
-                else f"a rescue by pid {record.pid} is still running"
-            )
-            log.warning("rescue.pending_left", pending_instance=record.instance, reason=reason)
-            results.append(RestoreResult(record.instance, False, reason))
-            continue
-        with structlog.contextvars.bound_contextvars(instance=target.display):
-            restored = _restore(target.client(), state_dir, record)
-        message = "original settings restored" if restored else "restore failed; still pending"
-        results.append(RestoreResult(record.instance, restored, message))
-    return results
 
 
 __all__ = [

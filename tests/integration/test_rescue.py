@@ -22,13 +22,9 @@ from janitor.connection import RedisTarget
 from janitor.errors import LockHeldError, RedisPermissionError
 from janitor.logs import configure_logging
 from janitor.persistence import read_persistence_state
-from janitor.rescue import (
-    RescueOutcome,
-    finish_pending_restores,
-    rescue_instance,
-    rescue_still_running,
-)
+from janitor.rescue import RescueOutcome, finish_pending_restores, rescue_instance
 from janitor.rescue_outcome import summary_lines
+from janitor.rescue_restore import rescue_still_running
 from janitor.rescue_state import (
     OriginalSettings,
     instance_key,
