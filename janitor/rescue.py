@@ -160,7 +160,7 @@ def _rescue(
             outcome.config_restored = restore_and_complete(client, state_dir, record)
         outcome.interrupted = outcome.interrupted or guard.received
     _measure_after(outcome, client)
-    still_needed = need_to_free() if need_to_free is not None and not outcome.headroom_ok else None
+    still_needed = _still_needed(need_to_free) if not outcome.headroom_ok else None
     outcome.advice.extend(remaining_advice(outcome, diagnosis.advice, still_needed))
     log.info(
         "rescue.finished",
@@ -229,6 +229,17 @@ def _free_and_save(
             freed_bytes=freed,
             purged=purged,
         )
+
+
+def _still_needed(need_to_free: Callable[[], int] | None) -> int | None:
+    """The model's remaining need for the advice; None when unknown or not measurable now."""
+    if need_to_free is None:
+        return None
+    try:
+        return need_to_free()
+    except (JanitorError, redis.RedisError, OSError) as error:
+        log.warning("rescue.need_unknown", error=str(error))
+        return None
 
 
 def _measure_after(outcome: RescueOutcome, client: redis.Redis) -> None:
