@@ -25,7 +25,7 @@ from tests.support.forkfail import (
     bgsave_finished,
     log_lines,
 )
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, wait_for
 
 REFUSED = [
     ("SET", "k", "v"),
@@ -204,3 +204,23 @@ def test_persistence_section_carries_state_and_diagnosis(
     assert section["save_points"] == ["3600 1"]
     assert section["diagnosis"]["cause"] == "fork_enomem"
     assert json.loads(json.dumps(section)) == section
+
+
+def test_an_automatic_save_point_whose_fork_fails_turns_on_misconf(
+    faulty_redis_factory: FaultyRedisFactory,
+) -> None:
+    faulty = faulty_redis_factory({"save": "1 1", "stop-writes-on-bgsave-error": "yes"})
+    client = faulty.server.client()
+    faulty.faults.fail_forks()
+    client.set("k", "v")  # one change: the "1 1" save point is due a second later
+
+    wait_for(
+        lambda: client.info("persistence")["rdb_last_bgsave_status"] == "err",
+        timeout=10,
+        what="the save point's BGSAVE to fail",
+    )
+
+    assert any(line.endswith(f"# {FORK_ENOMEM_LINE}") for line in log_lines(faulty.server))
+    with pytest.raises(redis.ResponseError, match=r"^MISCONF"):
+        client.set("k", "w")
+    assert client.get("k") == b"v"
