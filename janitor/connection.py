@@ -18,8 +18,9 @@ from redis.backoff import NoBackoff
 from redis.connection import ConnectionPool, parse_url
 from redis.retry import Retry
 
-from janitor.errors import RedisPermissionError, RedisUnavailableError
+from janitor.errors import RedisPermissionError, RedisUnavailableError, WritesRefusedError
 from janitor.logs import register_secret
+from janitor.persistence import is_misconf_error
 from janitor.settings import Settings
 
 CLIENT_NAME = "redis-janitor"
@@ -134,6 +135,13 @@ def translate_redis_error(error: redis.RedisError, display: str) -> Exception:
         return RedisPermissionError(
             f"Redis at {display} refused {command!r} for this user: {message}",
             hint=f"grant it with: ACL SETUSER <user> {rule}",
+        )
+    if isinstance(error, redis.ResponseError) and is_misconf_error(error):
+        return WritesRefusedError(
+            f"Redis at {display} is up but refuses writes (MISCONF): its last background save "
+            "failed and stop-writes-on-bgsave-error is yes",
+            hint="see the persistence diagnosis (redis-janitor report); "
+            "redis-janitor rescue lifts the block, frees memory and saves again",
         )
     if isinstance(error, redis.ResponseError):
         unknown = _UNKNOWN_COMMAND.search(message)

@@ -65,3 +65,12 @@ class LockHeldError(JanitorError):
     """Another run holds the lock for this instance (exit 75)."""
 
     exit_code = ExitCode.LOCKED
+
+
+class WritesRefusedError(JanitorError):
+    """Redis refuses writes with ``-MISCONF``: its last background save failed (exit 2).
+
+    Redis is up; it stops accepting writes (and PING) until a save succeeds. See ``rescue``.
+    """
+
+    exit_code = ExitCode.CRITICAL

@@ -171,6 +171,31 @@ class LoggingSettings(Section):
     )
 
 
+class RescueSettings(Section):
+    """Bringing back an instance that refuses writes after a failed BGSAVE (MISCONF)."""
+
+    enabled: bool = Field(
+        default=False, description="Scheduled runs rescue an instance they find in MISCONF."
+    )
+    state_dir: Path = Field(
+        default=Path("/var/lib/redis-janitor/rescue"),
+        description="Where original settings are recorded before a rescue changes them.",
+    )
+    bgsave_timeout: Seconds = Field(
+        default=600.0, gt=0, description="How long to wait for the rescue's BGSAVE."
+    )
+    max_rounds: int = Field(
+        default=10, ge=1, le=1000, description="Free → MEMORY PURGE → measure rounds at most."
+    )
+    log_tail_bytes: Bytes = Field(
+        default=64 * 1024, ge=1024, description="How much of the Redis log's end to read."
+    )
+    probe_with_bgsave: bool = Field(
+        default=True,
+        description="After a refused fork (ENOMEM), try BGSAVE after every free round.",
+    )
+
+
 class Settings(BaseSettings):
     """The whole effective configuration."""
 
@@ -188,6 +213,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     policy: PolicySettings = PolicySettings()
     archive: ArchiveSettings = ArchiveSettings()
+    rescue: RescueSettings = RescueSettings()
 
     @classmethod
     def settings_customise_sources(

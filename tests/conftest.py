@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.forkfail import faulty_redis_factory, forkfail_library  # noqa: F401 (fixtures)
 from tests.support.redis_server import RedisServer
 
 CLI = str(Path(sys.executable).with_name("redis-janitor"))
