@@ -51,8 +51,14 @@ class HeldLock:
 
     instance: str
     lock_file: Path
-    redis_locked: bool
+    redis_lock: RedisLock | None
+    """None when the Redis lock was skipped (MISCONF): only the local lock guards the run."""
     lost: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def redis_locked(self) -> bool:
+        """True when the Redis lock is held too."""
+        return self.redis_lock is not None
 
 
 def default_lock_dir(settings: Settings, environ: Mapping[str, str] | None = None) -> Path:
@@ -83,7 +89,10 @@ def instance_lock(target: RedisTarget, settings: Settings, *, lock_dir: Path) ->
     lock_file = lock_dir / lock_file_name(target.display)
     with _local_flock(lock_file, target.display):
         redis_lock = RedisLock(target, settings.service.lock_ttl)
-        held = HeldLock(target.display, lock_file, redis_lock.acquire(), redis_lock.lost)
+        acquired = redis_lock.acquire()
+        held = HeldLock(
+            target.display, lock_file, redis_lock if acquired else None, redis_lock.lost
+        )
         try:
             yield held
         finally:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from janitor.logs import get_logger
 
 log = get_logger(__name__)
+SEND_TIMEOUT_SECONDS = 2.0
 
 
 def notify_address(environ: Mapping[str, str]) -> str | bytes | None:
@@ -66,6 +67,7 @@ class Notifier:
                     self._socket = socket.socket(
                         socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC
                     )
+                    self._socket.settimeout(SEND_TIMEOUT_SECONDS)  # a stuck receiver can't hang us
                 self._socket.sendto(message, self._address)
             except OSError as error:
                 log.warning("sdnotify.failed", message=message.decode(), error=str(error))
