@@ -20,6 +20,8 @@ from prometheus_client import CollectorRegistry, generate_latest, start_http_ser
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from janitor.errors import JanitorError
+
 PREFIX = "redis_janitor_"
 LAST_SUCCESS = PREFIX + "last_success_timestamp_seconds"
 
@@ -176,7 +178,10 @@ def publish_textfile(
 def serve_http(listen: str, store: MetricsStore) -> None:
     """Serve ``store`` on ``http://HOST:PORT/metrics`` from a daemon thread."""
     host, _, port = listen.rpartition(":")
-    start_http_server(int(port), addr=host.strip("[]"), registry=store.registry)
+    try:
+        start_http_server(int(port), addr=host.strip("[]"), registry=store.registry)
+    except OSError as error:
+        raise JanitorError(f"metrics.listen: cannot listen on {listen}: {error.strerror}") from None
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -29,7 +29,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from janitor.connection import redis_errors, targets_from_settings
-from janitor.errors import ExitCode, JanitorError, RedisUnavailableError
+from janitor.errors import ConfigError, ExitCode, JanitorError, RedisUnavailableError
 from janitor.logs import get_logger, new_run_id
 from janitor.metrics import MetricsStore, publish_textfile, read_last_success, serve_http
 from janitor.sdnotify import Notifier, watchdog_interval
@@ -60,11 +60,23 @@ class Schedule:
         return cls(service.cron, service.every, service.jitter)
 
     def trigger(self) -> BaseTrigger:
-        """The APScheduler trigger for this schedule."""
+        """The APScheduler trigger for this schedule (ConfigError for a bad cron expression)."""
         jitter = int(self.jitter_seconds) or None
-        if self.cron is not None:
-            return CronTrigger.from_crontab(self.cron, timezone=UTC, jitter=jitter)
-        return IntervalTrigger(seconds=self.every_seconds, timezone=UTC, jitter=jitter)
+        if self.cron is None:
+            return IntervalTrigger(seconds=self.every_seconds, timezone=UTC, jitter=jitter)
+        try:
+            minute, hour, day, month, day_of_week = self.cron.split()
+            return CronTrigger(
+                minute=minute,
+                hour=hour,
+                day=day,
+                month=month,
+                day_of_week=day_of_week,
+                timezone=UTC,
+                jitter=jitter,
+            )  # what CronTrigger.from_crontab does, plus jitter
+        except ValueError as error:
+            raise ConfigError([f"service.cron: {self.cron!r}: {error}"]) from None
 
     def describe(self) -> str:
         """E.g. ``cron '*/15 * * * *'`` or ``every 900s``."""
@@ -96,7 +108,7 @@ class Service:
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
-                "misfire_grace_time": int(app.settings.service.misfire_grace),
+                "misfire_grace_time": max(1, int(app.settings.service.misfire_grace)),
             },
         )
         self._idle = threading.Event()
@@ -107,6 +119,7 @@ class Service:
 
     def run(self) -> int:
         """Serve until stopped; return the exit code (0 after a clean stop)."""
+        trigger = self.schedule.trigger()
         self._install_signal_handlers()
         if self.textfile is not None:
             for instance, timestamp in read_last_success(self.textfile).items():
@@ -117,7 +130,7 @@ class Service:
         if not self._wait_for_redis():
             return self._stopped()
         self.scheduler.add_job(
-            self._run_cycle, self.schedule.trigger(), id="cycle", next_run_time=datetime.now(UTC)
+            self._run_cycle, trigger, id="cycle", next_run_time=datetime.now(UTC)
         )
         interval = watchdog_interval(os.environ, os.getpid())
         if interval is not None:

@@ -43,6 +43,23 @@ class CycleResult:
 CycleRunner = Callable[["AppContext", threading.Event], CycleResult]
 
 
+class CycleStoppedError(Exception):
+    """Raised inside a read-only step (a scan) to abandon it when a stop was requested."""
+
+
+def stop_checker(stop: threading.Event) -> Callable[[int, int], None]:
+    """A scan progress callback that abandons the scan at a batch boundary once ``stop`` is set.
+
+    Only for read-only work: a scan changes nothing, so cutting it short is always safe.
+    """
+
+    def check(_done: int, _total: int) -> None:
+        if stop.is_set():
+            raise CycleStoppedError
+
+    return check
+
+
 def scan_cycle(app: AppContext, stop: threading.Event) -> CycleResult:
     """Default cycle: per instance, under the instance lock, a dry-run scan (changes nothing)."""
     result = CycleResult()
@@ -55,7 +72,7 @@ def scan_cycle(app: AppContext, stop: threading.Event) -> CycleResult:
         started = time.monotonic()
         try:
             with instance_lock(target, app.settings, lock_dir=lock_dir):
-                scan = scan_instance(target, app.settings)
+                scan = scan_instance(target, app.settings, progress=stop_checker(stop))
             result.metrics.append(
                 CycleMetrics(
                     instance=target.display,
@@ -65,6 +82,9 @@ def scan_cycle(app: AppContext, stop: threading.Event) -> CycleResult:
                     scanned_keys=scan.aggregates.total.keys,
                 )
             )
+        except CycleStoppedError:
+            log.info("cycle.stopped_early", reason="stop requested during the scan")
+            break
         except JanitorError as error:
             log.warning(
                 "cycle.instance_failed", exit_code=int(error.exit_code), error=error.message

@@ -5,15 +5,21 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from tests.conftest import CLI, CliResult, RedisFactory, clean_env
+from tests.conftest import CLI, RedisFactory, clean_env
 from tests.support.notify import NotifyListener
 from tests.support.redis_server import RedisServer, free_port, wait_for
 
@@ -108,32 +114,67 @@ def plant_keys(server: RedisServer, count: int) -> None:
     server.client().mset({f"key:{index}": "v" for index in range(count)})
 
 
-def test_first_sigterm_finishes_the_cycle_in_flight(
-    redis_server: RedisServer, start_serve: Any
+def block_redis(server: RedisServer, seconds: float) -> tuple[threading.Thread, float]:
+    """Make the server busy (DEBUG SLEEP) so the janitor's command in flight waits for it.
+
+    Returns the sleeping thread and the Unix time at which the server is busy until (at least).
+    """
+    sent_at = time.time()
+    thread = threading.Thread(
+        target=lambda: server.client(socket_timeout=seconds + 10).execute_command(
+            "DEBUG", "SLEEP", seconds
+        )
+    )
+    thread.start()
+
+    def busy() -> bool:
+        try:
+            server.client(socket_timeout=0.2, retry=Retry(NoBackoff(), 0)).ping()
+        except redis.TimeoutError:
+            return True
+        return False
+
+    wait_for(busy, what="the server to be busy")
+    return thread, sent_at + seconds
+
+
+def test_first_sigterm_finishes_the_step_in_flight_then_exits_0(
+    redis_factory: RedisFactory, start_serve: Any
 ) -> None:
-    plant_keys(redis_server, 15)  # ~1.5 s of throttled scanning
-    daemon = start_serve("--url", redis_server.url, "--every", "1h", env=slow_scan_env())
+    server = redis_factory({"enable-debug-command": "yes"})
+    plant_keys(server, 300)  # ~30 s of throttled scanning
+    daemon = start_serve("--url", server.url, "--every", "1h", env=slow_scan_env())
     wait_for(lambda: daemon.events("scan.started"), what="the cycle to start")
+    sleeper, busy_until = block_redis(server, 1.0)  # the janitor's next batch waits in Redis
 
     daemon.process.send_signal(signal.SIGTERM)
 
     assert daemon.wait_exit() == 0
-    assert daemon.events("scan.finished")  # the scan in flight was finished, not cut
+    sleeper.join()
+    stopped = daemon.events("cycle.stopped_early")
+    assert stopped  # after the batch in flight, at its boundary
+    assert datetime.fromisoformat(stopped[0]["timestamp"]).timestamp() >= busy_until - 0.05
     assert daemon.events("service.stopping")[0]["cycle_in_flight"] is True
+    assert not daemon.events("scan.finished")  # the rest of the dry-run scan was abandoned
     assert daemon.notify.count("STOPPING=1") == 1
+    assert server.client().exists(LOCK_KEY) == 0  # the lock was released on the way out
 
 
-def test_second_sigterm_stops_at_once(redis_server: RedisServer, start_serve: Any) -> None:
-    plant_keys(redis_server, 300)  # ~30 s of throttled scanning
-    daemon = start_serve("--url", redis_server.url, "--every", "1h", env=slow_scan_env())
+def test_second_sigterm_stops_at_once(redis_factory: RedisFactory, start_serve: Any) -> None:
+    server = redis_factory({"enable-debug-command": "yes"})
+    plant_keys(server, 300)
+    daemon = start_serve("--url", server.url, "--every", "1h", env=slow_scan_env())
     wait_for(lambda: daemon.events("scan.started"), what="the cycle to start")
+    sleeper, _ = block_redis(server, 4.0)  # the step in flight would take 4 s more
     daemon.process.send_signal(signal.SIGTERM)
     daemon.notify.wait_until(lambda: daemon.notify.count("STOPPING=1") == 1, what="STOPPING=1")
 
     daemon.process.send_signal(signal.SIGTERM)
 
     assert daemon.wait_exit(timeout=10) == 128 + signal.SIGTERM
-    assert not daemon.events("scan.finished")
+    assert sleeper.is_alive()  # it did not wait for the step in flight (Redis still busy)
+    assert not daemon.events("service.stopped")
+    sleeper.join()
 
 
 def test_serve_waits_for_redis_then_retries_when_it_goes_away(
@@ -177,14 +218,19 @@ def test_serve_waits_for_redis_then_retries_when_it_goes_away(
 def test_concurrent_runs_on_one_instance_one_exits_75(
     redis_server: RedisServer, start_serve: Any, run_cli: Any, tmp_path: Path
 ) -> None:
-    plant_keys(redis_server, 30)
-    env = {"JANITOR_SERVICE__STATE_DIR": str(tmp_path / "state"), **slow_scan_env()}
-    first = start_serve("--url", redis_server.url, "--once", env=env)
+    plant_keys(redis_server, 100)  # ~10 s of throttled scanning, unless stopped
+    state_dir = {"JANITOR_SERVICE__STATE_DIR": str(tmp_path / "state")}
+    first = start_serve("--url", redis_server.url, "--once", env={**state_dir, **slow_scan_env()})
     wait_for(lambda: first.events("scan.started"), what="the first run to hold the lock")
 
-    second: CliResult = run_cli("serve", "--once", "--url", redis_server.url, env=env)
+    same_host = run_cli("serve", "--once", "--url", redis_server.url, env=state_dir)
+    other_host = {"JANITOR_SERVICE__STATE_DIR": str(tmp_path / "other-host-state")}
+    elsewhere = run_cli("serve", "--once", "--url", redis_server.url, env=other_host)
 
-    assert second.exit_code == 75, second.stderr
-    assert "holds the local lock" in second.stderr
+    assert same_host.exit_code == 75, same_host.stderr
+    assert "holds the local lock" in same_host.stderr
+    assert elsewhere.exit_code == 75, elsewhere.stderr
+    assert "holds the Redis lock" in elsewhere.stderr
+    first.process.send_signal(signal.SIGTERM)  # stops the dry-run scan at a batch boundary
     assert first.wait_exit() == 0
-    assert run_cli("serve", "--once", "--url", redis_server.url, env=env).exit_code == 0
+    assert run_cli("serve", "--once", "--url", redis_server.url, env=state_dir).exit_code == 0
