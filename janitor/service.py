@@ -115,12 +115,11 @@ class Service:
         self._idle.set()
         self._started = threading.Event()
         self._failures = 0
-        self._signals = 0
 
     def run(self) -> int:
         """Serve until stopped; return the exit code (0 after a clean stop)."""
         trigger = self.schedule.trigger()
-        self._install_signal_handlers()
+        install_stop_signals(self.stop)
         if self.textfile is not None:
             for instance, timestamp in read_last_success(self.textfile).items():
                 self.store.remember_last_success(instance, timestamp)
@@ -156,18 +155,6 @@ class Service:
         log.info("service.stopped")
         self.notifier.close()
         return ExitCode.OK
-
-    def _install_signal_handlers(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
-
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        """Async-signal context: only set the flag (a thread does the rest), or exit at once."""
-        self._signals += 1
-        if self._signals > 1:
-            os.write(2, b"redis-janitor: second stop signal, exiting at once\n")
-            os._exit(128 + signum)
-        self.stop.set()
 
     def _stop_when_asked(self) -> None:
         self.stop.wait()
@@ -258,10 +245,29 @@ class Service:
         log.warning("cycle.retry_scheduled", attempt=self._failures, retry_in_seconds=delay)
 
 
+def install_stop_signals(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT: the first sets ``stop`` (the cycle winds down after the action in flight),
+    a second one exits at once with 128 + the signal number."""
+    received = 0
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        # Signal context: only set a flag (threads do the rest) or leave without cleanup.
+        nonlocal received
+        received += 1
+        if received > 1:
+            os.write(2, b"redis-janitor: second stop signal, exiting at once\n")
+            os._exit(128 + signum)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+
+
 def run_once(app: AppContext, runner: CycleRunner, textfile: Path | None = None) -> int:
-    """Run one cycle now (``serve --once``); return its exit code (75: an instance is locked)."""
+    """Run one cycle now (``serve --once``, and what ``run`` needs): stop signals handled,
+    metrics published; return the cycle's exit code (75 when an instance is locked)."""
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    install_stop_signals(stop)
     result = runner(app, stop)
     if textfile is not None:
         publish_textfile(textfile, result.metrics)
