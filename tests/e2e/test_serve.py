@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -234,3 +235,33 @@ def test_concurrent_runs_on_one_instance_one_exits_75(
     first.process.send_signal(signal.SIGTERM)  # stops the dry-run scan at a batch boundary
     assert first.wait_exit() == 0
     assert run_cli("serve", "--once", "--url", redis_server.url, env=state_dir).exit_code == 0
+
+
+def test_once_under_journald_masks_the_password_everywhere(
+    redis_factory: RedisFactory, tmp_path: Path
+) -> None:
+    server = redis_factory({"requirepass": "s3cret-pw"})
+    url = f"redis://:s3cret-pw@127.0.0.1:{server.port}"
+    textfile = tmp_path / "janitor.prom"
+    log_path = tmp_path / "journal-stream"
+    with log_path.open("wb") as log_file:
+        status = os.fstat(log_file.fileno())
+        env = {
+            "JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino}",
+            "JANITOR_SERVICE__STATE_DIR": str(tmp_path / "state"),
+        }
+        completed = subprocess.run(
+            [CLI, "serve", "--once", "--url", url, "--metrics-textfile", str(textfile)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            env=clean_env(env),
+            timeout=60,
+        )
+
+    assert completed.returncode == 0
+    lines = log_path.read_text().splitlines()
+    assert lines and all(line.startswith("<6>{") for line in lines)  # journald priorities
+    metrics = textfile.read_text()
+    assert f'instance="redis://:***@127.0.0.1:{server.port}"' in metrics
+    assert "s3cret-pw" not in metrics + log_path.read_text()
