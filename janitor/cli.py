@@ -17,6 +17,7 @@ from janitor import __version__
 from janitor.config_view import render_config, settings_document
 from janitor.connection import targets_from_settings
 from janitor.errors import ExitCode, JanitorError
+from janitor.errors import UsageError as JanitorUsageError
 from janitor.headroom import HeadroomReport, measure_headroom
 from janitor.inventory import InstanceScan, scan_instance
 from janitor.logs import configure_logging, get_logger, new_run_id
@@ -26,6 +27,7 @@ from janitor.render_headroom import render_headroom, render_headroom_section
 from janitor.render_text import render_report
 from janitor.report import build_report
 from janitor.settings import Settings, load_settings
+from janitor.units import parse_duration
 
 log = get_logger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -225,6 +227,48 @@ def config_check(
     app = prepare(config_path, urls, fmt, log_level)
     emit(settings_document(app.settings), app.fmt, render_config)
     return ExitCode.OK
+
+
+@cli.command()
+@common_options
+@click.option("--every", help="Run a cycle this often (e.g. 15m); overrides [service] cron/every.")
+@click.option(
+    "--metrics-textfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write Prometheus metrics here after every cycle [metrics.textfile].",
+)
+@click.option("--once", is_flag=True, help="Run one cycle now and exit with its code.")
+def serve(
+    config_path: Path | None,
+    urls: tuple[str, ...],
+    fmt: str,
+    log_level: str | None,
+    every: str | None,
+    metrics_textfile: Path | None,
+    once: bool,
+) -> int:
+    """Daemon: run the cycle on a schedule (systemd Type=notify; SIGTERM stops cleanly)."""
+    from janitor.service import Schedule, Service, run_once
+    from janitor.service_cycle import scan_cycle as cycle  # the real `run` cycle plugs in here
+
+    app = prepare(config_path, urls, fmt, log_level, {"metrics": {"textfile": metrics_textfile}})
+    every_seconds = _parse_cli_duration("--every", every)
+    if once:
+        return run_once(app, cycle, app.settings.metrics.textfile)
+    schedule = Schedule.from_settings(app.settings, every_seconds)
+    return Service(app, cycle, schedule, app.settings.metrics.textfile).run()
+
+
+def _parse_cli_duration(flag: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        seconds = parse_duration(text)
+    except ValueError as error:
+        raise JanitorUsageError(f"{flag}: {error}") from None
+    if seconds <= 0:
+        raise JanitorUsageError(f"{flag}: must be more than 0")
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> None:

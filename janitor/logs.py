@@ -8,9 +8,10 @@ replaced by ``***`` in every string of every event, including rendered traceback
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -19,6 +20,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 _secrets: set[str] = set()
 _MASK = "***"
+_SYSLOG_PRIORITY = {"critical": 2, "exception": 3, "error": 3, "warning": 4, "info": 6, "debug": 7}
 
 
 def register_secret(secret: str | None) -> None:
@@ -79,6 +81,8 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
             colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
         )
     )
+    if writes_to_journal(stream):
+        renderer = with_syslog_priority(renderer)
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[
@@ -106,6 +110,27 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+
+
+def writes_to_journal(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """True when ``stream`` is the journal stream systemd named in ``$JOURNAL_STREAM`` (dev:ino)."""
+    expected = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    try:
+        status = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return expected == f"{status.st_dev}:{status.st_ino}"
+
+
+def with_syslog_priority(renderer: Processor) -> Processor:
+    """Wrap ``renderer`` so each line starts with ``<N>`` (journald reads it as the priority)."""
+
+    def render(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> str:
+        priority = _SYSLOG_PRIORITY.get(str(event_dict.get("level", "info")).lower(), 6)
+        line = renderer(logger, method_name, event_dict)
+        return f"<{priority}>" + (line.decode() if isinstance(line, bytes) else str(line))
+
+    return render
 
 
 def _drop_logger_name_for_own_events(

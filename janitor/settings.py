@@ -196,6 +196,56 @@ class RescueSettings(Section):
     )
 
 
+class ServiceSettings(Section):
+    """The ``serve`` daemon's schedule, the run lock and where local state lives."""
+
+    cron: str | None = Field(
+        default=None, description="Crontab schedule (5 fields, UTC); wins over every."
+    )
+    every: Seconds = Field(default=900.0, gt=0, description="Interval between cycles.")
+    jitter: Seconds = Field(default=0.0, description="Random delay added to each cycle.")
+    misfire_grace: Seconds = Field(
+        default=300.0, gt=0, description="A cycle later than this after its time is skipped."
+    )
+    retry_max_backoff: Seconds = Field(
+        default=300.0, gt=0, description="Longest wait between retries while Redis is down."
+    )
+    lock_ttl: Seconds = Field(
+        default=60.0, ge=1, description="Redis lock expiry; renewed every third of it."
+    )
+    state_dir: Path | None = Field(
+        default=None,
+        description="Local state (lock files); default $STATE_DIRECTORY or a per-user dir.",
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, cron: str | None) -> str | None:
+        if cron is not None and len(cron.split()) != 5:
+            raise ValueError("a crontab expression has 5 fields: minute hour day month weekday")
+        return cron
+
+
+class MetricsSettings(Section):
+    """Prometheus metrics: a textfile for node_exporter and, in serve mode, HTTP."""
+
+    textfile: Path | None = Field(
+        default=None, description="Write metrics here after every cycle (*.prom)."
+    )
+    listen: str | None = Field(
+        default=None, description="serve: HTTP /metrics on HOST:PORT (e.g. 127.0.0.1:9808)."
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, listen: str | None) -> str | None:
+        if listen is not None:
+            host, _, port = listen.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9808")
+        return listen
+
+
 class Settings(BaseSettings):
     """The whole effective configuration."""
 
@@ -214,6 +264,8 @@ class Settings(BaseSettings):
     policy: PolicySettings = PolicySettings()
     archive: ArchiveSettings = ArchiveSettings()
     rescue: RescueSettings = RescueSettings()
+    service: ServiceSettings = ServiceSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(
