@@ -249,7 +249,7 @@ def serve(
 ) -> int:
     """Daemon: run the cycle on a schedule (systemd Type=notify; SIGTERM stops cleanly)."""
     from janitor.service import Schedule, Service, run_once
-    from janitor.service_cycle import scan_cycle as cycle  # the real `run` cycle plugs in here
+    from janitor.service_run import scheduled_run_cycle as cycle
 
     app = prepare(config_path, urls, fmt, log_level, {"metrics": {"textfile": metrics_textfile}})
     every_seconds = _parse_cli_duration("--every", every)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -12,15 +13,18 @@ import structlog
 
 from janitor.cli import cli, common_options, prepare
 from janitor.connection import targets_from_settings
-from janitor.cycle import CycleOptions, CycleResult, run_cycle
+from janitor.cycle import CycleOptions, CycleResult
 from janitor.errors import ExitCode, JanitorError, UsageError
 from janitor.headroom_meter import model_meter, model_predictor
+from janitor.locking import default_lock_dir
 from janitor.logs import get_logger
+from janitor.metrics import CycleMetrics, publish_textfile
 from janitor.output import emit, print_error
 from janitor.planner import Plan
 from janitor.progress import scan_progress
 from janitor.restore import restore_archives
 from janitor.run_output import render_restore, render_run, run_document, run_exit_code
+from janitor.service_run import cycle_metrics, locked_cycle
 from janitor.units import format_bytes, parse_duration, parse_size
 
 log = get_logger(__name__)
@@ -96,6 +100,11 @@ def _confirm_plan(plan: Plan) -> None:
 @click.option("--expire-in", help="Ad-hoc rule: TTL for --action expire, e.g. 1d.")
 @click.option("--archive-dir", type=click.Path(path_type=Path), help="Override archive.dir.")
 @click.option("--db", "dbs", type=int, multiple=True, help="Only this DB (repeatable).")
+@click.option(
+    "--metrics-textfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write Prometheus metrics here after the run [metrics.textfile].",
+)
 def run(
     config_path: Path | None,
     urls: tuple[str, ...],
@@ -112,6 +121,7 @@ def run(
     expire_in: str | None,
     archive_dir: Path | None,
     dbs: tuple[int, ...],
+    metrics_textfile: Path | None,
 ) -> int:
     """One cycle: headroom → scan → plan → act (expire/archive/delete) → headroom again."""
     policy = adhoc_policy(match, min_size, min_idle, key_types, action, expire_in, goal)
@@ -119,6 +129,7 @@ def run(
         "policy": policy,
         "archive": {"dir": archive_dir},
         "scan": {"dbs": list(dbs) or None},
+        "metrics": {"textfile": metrics_textfile},
     }
     app = prepare(config_path, urls, fmt, log_level, overrides)
     ask = _require_consent(dry_run, yes, "run")
@@ -126,7 +137,10 @@ def run(
     failures: list[tuple[str, JanitorError]] = []
     targets = targets_from_settings(app.settings)
     meter = model_meter(targets, app.settings)
+    lock_dir = default_lock_dir(app.settings)
+    metrics: list[CycleMetrics] = []
     for target in targets:
+        started = time.monotonic()
         structlog.contextvars.bind_contextvars(instance=target.display)
         options = CycleOptions(
             dry_run=dry_run, run_id=app.run_id, meter=meter, predictor=model_predictor
@@ -136,14 +150,19 @@ def run(
             bar = nullcontext(None) if ask else scan_progress(f"scanning {target.display}")
             with bar as progress:
                 options.progress = progress
-                results.append(run_cycle(target, app.settings, options))
+                results.append(locked_cycle(target, app.settings, options, lock_dir))
+            metrics.append(cycle_metrics(target, started, results[-1]))
         except JanitorError as error:
             failures.append((target.display, error))
+            if error.exit_code != ExitCode.LOCKED:
+                metrics.append(cycle_metrics(target, started, None))
             print_error(error, None)
             log.error("instance.failed", error=error.message)
         finally:
             target.close()
     structlog.contextvars.unbind_contextvars("instance")
+    if app.settings.metrics.textfile is not None and not dry_run:
+        publish_textfile(app.settings.metrics.textfile, metrics)
     if failures and not results:
         raise failures[0][1]
     document = run_document(results, failures, app.run_id, dry_run)

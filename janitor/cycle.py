@@ -85,6 +85,7 @@ class CycleResult:
     outcomes: list[ActionOutcome]
     freed_bytes: int
     settled: bool
+    scanned_keys: int | None = None
     prediction: dict[str, Any] | None = None
     archive_file: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -99,6 +100,7 @@ class CycleResult:
             "instance": self.instance,
             "dry_run": self.dry_run,
             "plan": self.plan.summary(),
+            "scanned_keys": self.scanned_keys,
             "results": {name: self.count(name) for name in ("done", "skipped", "failed")},
             "freed_bytes": self.freed_bytes,
             "removed_bytes": removed_bytes(self.outcomes),
@@ -121,6 +123,8 @@ class CycleOptions:
     confirm: Confirm | None = None
     hooks: ActionHooks | None = None
     progress: Callable[[int, int], None] | None = None
+    should_stop: Callable[[], str | None] | None = None
+    """Asked before every action; a reason (stop requested, lock lost) ends the acting there."""
     clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
@@ -128,8 +132,8 @@ class CycleOptions:
 
 def plan_instance(
     target: RedisTarget, settings: Settings, options: CycleOptions, need_to_free_bytes: int
-) -> tuple[Plan, list[str]]:
-    """Scan ``target`` keeping only judged candidates, and return the plan and scan warnings."""
+) -> tuple[Plan, list[str], int]:
+    """Scan ``target`` keeping only judged candidates; return the plan, warnings, keys scanned."""
     collector = CandidateCollector(settings.policy)
     scan = scan_instance(target, settings, options.progress, collector.offer)
     plan = make_plan(
@@ -141,7 +145,7 @@ def plan_instance(
     if collector.dropped:
         warnings.append(f"{collector.dropped} lower-scored candidates over max_candidates ignored")
     log.info("plan.made", **plan.summary())
-    return plan, warnings
+    return plan, warnings, scan.aggregates.total.keys
 
 
 def run_cycle(target: RedisTarget, settings: Settings, options: CycleOptions) -> CycleResult:
@@ -149,11 +153,14 @@ def run_cycle(target: RedisTarget, settings: Settings, options: CycleOptions) ->
     before = options.meter(target)
     log.info("headroom.before", verdict=before.verdict, need=before.need_to_free_bytes)
     goal = options.goal or settings.policy.goal
+    scanned_keys: int | None = None
     if goal == "headroom" and before.need_to_free_bytes <= 0:
         plan = make_plan([], settings.policy, 0, options.clock(), goal)
         warnings = ["headroom is fine: nothing to free, the keyspace was not scanned"]
     else:
-        plan, warnings = plan_instance(target, settings, options, before.need_to_free_bytes)
+        plan, warnings, scanned_keys = plan_instance(
+            target, settings, options, before.need_to_free_bytes
+        )
     if plan.actions and not options.dry_run and options.confirm is not None:
         options.confirm(plan)
     used_before = int(_memory_info(target).get("used_memory", 0))
@@ -190,6 +197,7 @@ def run_cycle(target: RedisTarget, settings: Settings, options: CycleOptions) ->
         outcomes=outcomes,
         freed_bytes=freed,
         settled=settled,
+        scanned_keys=scanned_keys,
         prediction=options.predictor(before, removed_bytes(outcomes))
         if options.predictor
         else None,
@@ -234,6 +242,14 @@ def act_all(
     interval = 0.0 if options.dry_run else 1.0 / actions_per_second
     next_at = options.monotonic()
     for index, item in enumerate(plan.actions):
+        stop_reason = options.should_stop() if options.should_stop else None
+        if stop_reason:
+            outcomes += [
+                ActionOutcome(rest, "skipped", f"not tried: {stop_reason}")
+                for rest in plan.actions[index:]
+            ]
+            log.warning("run.stopped_early", reason=stop_reason, skipped=len(plan.actions) - index)
+            break
         delay = next_at - options.monotonic()
         if delay > 0:
             options.sleep(delay)  # rate limit, not a wait for a condition

@@ -56,13 +56,22 @@ def headroom_section(snapshots: list[HeadroomSnapshot]) -> dict[str, Any]:
     }
 
 
-def run_exit_code(results: list[CycleResult], failures: list[tuple[str, JanitorError]]) -> int:
-    """2 when an instance or an action failed, 1 when headroom is still short, else 0."""
-    if failures or any(result.count("failed") for result in results):
+def instance_exit_code(result: CycleResult) -> int:
+    """2 when an action failed, 1 when headroom is still short afterwards, else 0."""
+    if result.count("failed"):
         return ExitCode.CRITICAL
-    if any(r.after.verdict != "ok" or r.after.need_to_free_bytes > 0 for r in results):
+    if result.after.verdict != "ok" or result.after.need_to_free_bytes > 0:
         return ExitCode.WARN
     return ExitCode.OK
+
+
+def run_exit_code(results: list[CycleResult], failures: list[tuple[str, JanitorError]]) -> int:
+    """2 when an instance or an action failed, 75 when the only failures are instances locked
+    by another run, else 1 when headroom is still short, else 0."""
+    if failures:
+        locked = all(error.exit_code == ExitCode.LOCKED for _, error in failures)
+        return ExitCode.LOCKED if locked else ExitCode.CRITICAL
+    return max((instance_exit_code(result) for result in results), default=ExitCode.OK)
 
 
 def render_run(document: Mapping[str, Any], console: Console) -> None:

@@ -29,7 +29,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from janitor.connection import redis_errors, targets_from_settings
-from janitor.errors import ConfigError, ExitCode, JanitorError, RedisUnavailableError
+from janitor.errors import (
+    ConfigError,
+    ExitCode,
+    JanitorError,
+    RedisUnavailableError,
+    WritesRefusedError,
+)
 from janitor.logs import get_logger, new_run_id
 from janitor.metrics import MetricsStore, publish_textfile, read_last_success, serve_http
 from janitor.sdnotify import Notifier, watchdog_interval
@@ -282,6 +288,8 @@ def _ping_all(settings: Settings) -> tuple[bool, list[tuple[str, JanitorError]]]
         try:
             with redis_errors(target.display):
                 answered = bool(target.client(target.url_db or 0).ping()) or answered
+        except WritesRefusedError:
+            answered = True  # MISCONF answers PING with an error: up, but refusing writes
         except RedisUnavailableError as error:
             failures.append((target.display, error))
         finally:

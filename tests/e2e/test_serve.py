@@ -17,10 +17,12 @@ from typing import Any
 
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.conftest import CLI, RedisFactory, clean_env
+from tests.support.keys import plant
 from tests.support.notify import NotifyListener
 from tests.support.redis_server import RedisServer, free_port, wait_for
 
@@ -108,7 +110,13 @@ def test_serve_notifies_runs_on_schedule_and_stops_cleanly(
 
 
 def slow_scan_env() -> dict[str, str]:
-    return {"JANITOR_SCAN__COUNT": "1", "JANITOR_SCAN__PAUSE": "0.1"}
+    """A slow scan of every key: goal "all" with a rule that matches none of them."""
+    return {
+        "JANITOR_SCAN__COUNT": "1",
+        "JANITOR_SCAN__PAUSE": "0.1",
+        "JANITOR_POLICY__GOAL": "all",
+        "JANITOR_POLICY__RULES": '[{"name": "none", "match": ["absent:*"], "action": "delete"}]',
+    }
 
 
 def plant_keys(server: RedisServer, count: int) -> None:
@@ -232,6 +240,9 @@ def test_concurrent_runs_on_one_instance_one_exits_75(
     assert "holds the local lock" in same_host.stderr
     assert elsewhere.exit_code == 75, elsewhere.stderr
     assert "holds the Redis lock" in elsewhere.stderr
+    manual = run_cli("run", "--yes", "--url", redis_server.url, env=state_dir)
+    assert manual.exit_code == 75, manual.stderr
+    assert "holds the local lock" in manual.stderr
     first.process.send_signal(signal.SIGTERM)  # stops the dry-run scan at a batch boundary
     assert first.wait_exit() == 0
     assert run_cli("serve", "--once", "--url", redis_server.url, env=state_dir).exit_code == 0
@@ -265,3 +276,54 @@ def test_once_under_journald_masks_the_password_everywhere(
     metrics = textfile.read_text()
     assert f'instance="redis://:***@127.0.0.1:{server.port}"' in metrics
     assert "s3cret-pw" not in metrics + log_path.read_text()
+
+
+def test_scheduled_cycle_cleans_up_by_policy_and_publishes_metrics(
+    redis_server: RedisServer, run_cli: Any, tmp_path: Path
+) -> None:
+    client = redis_server.client()
+    for index in range(3):
+        plant(client, f"cache:old:{index}", size=100_000, idle_seconds=40 * 86400)
+    plant(client, "cache:fresh", size=100_000)
+    textfile = tmp_path / "janitor.prom"
+    env = {
+        "JANITOR_SERVICE__STATE_DIR": str(tmp_path / "state"),
+        "JANITOR_ARCHIVE__DIR": str(tmp_path / "archive"),
+        "JANITOR_POLICY__GOAL": "all",
+        "JANITOR_POLICY__RULES": json.dumps(
+            [{"name": "old-cache", "match": ["cache:*"], "min_idle": "30d", "action": "archive"}]
+        ),
+    }
+    result = run_cli(
+        "serve", "--once", "--url", redis_server.url, "--metrics-textfile", str(textfile), env=env
+    )
+    assert result.exit_code == 0, result.stderr
+    assert client.exists("cache:old:0", "cache:old:1", "cache:old:2") == 0
+    assert client.exists("cache:fresh") == 1
+    families = {f.name: f for f in text_string_to_metric_families(textfile.read_text())}
+    (acted,) = families["redis_janitor_acted_keys"].samples
+    assert (acted.labels["action"], acted.value) == ("archive", 3)
+    assert families["redis_janitor_freed_bytes"].samples[0].value > 0
+    assert families["redis_janitor_scanned_keys"].samples[0].value == 5  # 4 + the run lock
+    assert families["redis_janitor_fork_charge_bytes"].samples[0].value > 0
+    assert families["redis_janitor_verdict"].samples[0].value == 0
+
+
+def test_serve_starts_on_an_instance_that_refuses_writes(
+    redis_factory: RedisFactory, start_serve: Any, tmp_path: Path
+) -> None:
+    rdb_dir = tmp_path / "rdb"
+    rdb_dir.mkdir()
+    server = redis_factory({"save": "3600 1", "dir": str(rdb_dir)})
+    client = server.client()
+    client.set("k", "v")
+    rdb_dir.rmdir()  # the BGSAVE child cannot create its temp file: a real failed save
+    client.bgsave()
+    wait_for(lambda: client.info("persistence")["rdb_last_bgsave_status"] == "err", what="err")
+    with pytest.raises(redis.ResponseError, match=r"^MISCONF"):
+        client.ping()
+
+    daemon = start_serve("--url", server.url, "--every", "1h")
+    daemon.notify.wait_until(lambda: daemon.notify.count("READY=1") == 1, what="READY=1")
+    daemon.process.send_signal(signal.SIGTERM)
+    assert daemon.wait_exit() == 0

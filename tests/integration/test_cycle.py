@@ -163,3 +163,24 @@ def test_min_idle_rules_never_match_on_an_lfu_instance(
     assert result.outcomes == []
     assert any("use max_freq" in warning for warning in result.warnings)
     assert lfu.client().exists("cache:cold") == 1
+
+
+def test_a_stop_request_ends_acting_between_two_actions(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    plant_population(redis_server)
+    rules = [{"name": "stale", "match": ["cache:*"], "min_idle": "30d", "action": "delete"}]
+    settings = settings_for(redis_server, tmp_path, rules=rules, goal="all")
+    target = RedisTarget(redis_server.url, settings)
+    asked: list[int] = []
+
+    def should_stop() -> str | None:
+        asked.append(1)
+        return "stop requested (SIGTERM)" if len(asked) > 1 else None
+
+    options = CycleOptions(dry_run=False, run_id="t", should_stop=should_stop)
+    result = run_cycle(target, settings, options)
+    assert [o.result for o in result.outcomes] == ["done", "skipped", "skipped", "skipped"]
+    assert result.outcomes[1].reason == "not tried: stop requested (SIGTERM)"
+    assert redis_server.client().exists("cache:1", "cache:2", "cache:3") == 3
+    assert result.scanned_keys == 7

@@ -6,7 +6,7 @@ import pytest
 
 from janitor.cli_run import adhoc_policy
 from janitor.cycle import CycleResult, HeadroomSnapshot
-from janitor.errors import RedisUnavailableError, UsageError
+from janitor.errors import LockHeldError, RedisUnavailableError, UsageError
 from janitor.planner import Plan
 from janitor.run_output import run_exit_code
 
@@ -54,3 +54,4 @@ def test_exit_code_says_ok_short_or_failed() -> None:
     assert run_exit_code([result("warn", 10)], []) == 1
     assert run_exit_code([result("critical", 10)], []) == 1
     assert run_exit_code([result("ok", 0)], [("x", RedisUnavailableError("down"))]) == 2
+    assert run_exit_code([result("ok", 0)], [("x", LockHeldError("held"))]) == 75
