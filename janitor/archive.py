@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from janitor.durable import fsync_directory
 from janitor.errors import ExitCode, JanitorError
 from janitor.keynames import escape_key, key_base64
 
@@ -115,14 +116,6 @@ def ensure_private_dir(directory: Path) -> Path:
     return directory
 
 
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def encode_frame(meta: dict[str, Any], payload: bytes, level: int) -> bytes:
     """Return one frame (header + compressed body) for ``meta`` and ``payload``."""
     meta_bytes = json.dumps(meta, separators=(",", ":")).encode()
@@ -185,7 +178,7 @@ class ArchiveWriter:
             "created_at": time.time(),
         }
         self._write(FILE_MAGIC + encode_frame(header, b"", self.level))
-        _fsync_dir(self.directory)
+        fsync_directory(self.directory)
 
     def _write(self, data: bytes) -> None:
         """Write all of ``data`` and fsync; on failure cut back to the last whole record."""

@@ -8,9 +8,6 @@ and to ``serve``'s optional ``/metrics``. Every series has an ``instance`` label
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest, start_http_ser
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from janitor.durable import replace_atomically
 from janitor.errors import JanitorError
 
 PREFIX = "redis_janitor_"
@@ -142,21 +140,7 @@ def read_last_success(path: Path) -> dict[str, float]:
 def write_textfile(path: Path, content: bytes) -> None:
     """Replace ``path`` atomically: write a temp file in the same directory, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as temp:
-            temp.write(content)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
-    _fsync_directory(path.parent)
+    replace_atomically(path, content, 0o644)
 
 
 def publish_textfile(
@@ -182,11 +166,3 @@ def serve_http(listen: str, store: MetricsStore) -> None:
         start_http_server(int(port), addr=host.strip("[]"), registry=store.registry)
     except OSError as error:
         raise JanitorError(f"metrics.listen: cannot listen on {listen}: {error.strerror}") from None
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

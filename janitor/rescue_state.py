@@ -8,18 +8,17 @@ One JSON file per instance in the state directory (0700), each file 0600, writte
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from janitor.durable import replace_atomically
 from janitor.errors import ConfigError
 
 STATE_VERSION = 1
@@ -100,23 +99,7 @@ def ensure_state_dir(state_dir: Path) -> Path:
 
 def _write_atomically(path: Path, document: dict[str, Any]) -> None:
     data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
-    descriptor, temp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as temp_file:
-            os.fchmod(temp_file.fileno(), 0o600)
-            temp_file.write(data)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    replace_atomically(path, data, 0o600)
 
 
 def record_originals(
