@@ -6,7 +6,8 @@ to the whole rescue. Each call then acts on the next candidates — the fewest b
 whose bytes cover the need (plus the headroom margin), or ``rescue.round_bytes`` when the model
 names no need — through ``KeyActor`` (conditional actions, archive before delete, rate limit),
 and returns the bytes of the keys actually removed; 0 when the candidates ran out.
-``next_batch`` is the pure choice of a round.
+``next_batch`` is the pure choice of a round. While scanning, the keys no rule acts on are
+tallied for the advice of a rescue that falls short (``janitor.rescue_advice``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from typing import Any
 from janitor.actions import ActionOutcome, KeyActor
 from janitor.archive import ArchiveWriter, ensure_private_dir
 from janitor.connection import RedisTarget, redis_errors
-from janitor.cycle import CycleOptions, act_all, plan_instance, removed_bytes, wait_until_settled
+from janitor.cycle import CycleOptions, act_all, removed_bytes, wait_until_settled
+from janitor.inventory import scan_instance
 from janitor.logs import get_logger
-from janitor.planner import Plan, PlannedAction, make_plan
+from janitor.planner import CandidateCollector, Plan, PlannedAction, make_plan
 from janitor.policy_settings import PolicySettings
+from janitor.rescue_advice import LeftoverTally, more_to_free_advice
+from janitor.scanner import KeyRecord
 from janitor.server_info import read_server_info
 from janitor.settings import Settings
 
@@ -75,6 +79,7 @@ class PolicyFreer:
         self._actor: KeyActor | None = None
         self._archive: ArchiveWriter | None = None
         self.plan: Plan | None = None
+        self.leftovers: LeftoverTally | None = None
         self.outcomes: list[ActionOutcome] = []
         self.warnings: list[str] = []
 
@@ -144,10 +149,34 @@ class PolicyFreer:
             "warnings": self.warnings,
         }
 
+    def advice(self, still_needed_bytes: int | None, include_need: bool = True) -> list[str]:
+        """What more must go, and which rule would free it (after a rescue that fell short)."""
+        return more_to_free_advice(
+            self.plan,
+            self.leftovers,
+            still_needed_bytes,
+            removed_bytes(self.outcomes),
+            self._settings.rescue.round_bytes,
+            include_need,
+        )
+
     def _candidates(self) -> list[PlannedAction]:
+        """Scan once: judge every key (candidates and leftovers), plan every candidate in order."""
         if self._queue is None:
-            self.plan, warnings = plan_instance(self._target, self._settings, self._options, 0)
-            self.warnings.extend(warnings)
+            policy = self._settings.policy
+            collector = CandidateCollector(policy)
+            self.leftovers = LeftoverTally(policy)
+
+            def offer(record: KeyRecord) -> None:
+                collector.offer(record)
+                if self.leftovers is not None:
+                    self.leftovers.offer(record)
+
+            scan = scan_instance(self._target, self._settings, self._options.progress, offer)
+            self.warnings.extend(scan.warnings)
+            if collector.dropped:
+                self.warnings.append(f"{collector.dropped} candidates over max_candidates ignored")
+            self.plan = make_plan(collector.candidates(), policy, 0, self._options.clock(), "all")
             self._queue = list(self.plan.actions)
             log.info("rescue.candidates", **self.plan.summary())
         return self._queue

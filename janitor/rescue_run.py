@@ -129,6 +129,11 @@ def rescue_target(
     finally:
         freer.close()
     after = _measure(meter, target, warnings)
+    if outcome.block_lifted and outcome.exit_code != 0 and outcome.bgsave_status != "ok":
+        still_needed = after.need_to_free_bytes if after else None
+        outcome.advice.extend(
+            freer.advice(still_needed, include_need=outcome.headroom_ok is not False)
+        )
     return InstanceRescue(
         outcome=outcome,
         before=before,
