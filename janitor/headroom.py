@@ -27,7 +27,7 @@ from janitor.headroom_model import (
 from janitor.host_memory import ProcessMemory, ProcReader
 from janitor.locality import unproven_reason, url_is_local
 from janitor.logs import get_logger
-from janitor.misconf_diagnosis import persistence_section
+from janitor.misconf_diagnosis import persistence_section, with_model_judgement
 from janitor.report import SCHEMA_VERSION
 from janitor.settings import Settings
 from janitor.units import parse_size
@@ -297,8 +297,7 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
         raise errors[0][1]
     policy = policy_from_settings(settings)
     instances = [
-        replace(instance, persistence=persistence.get(instance.url))
-        for instance in assess_all(host, facts, policy)
+        _with_persistence(i, persistence.get(i.url)) for i in assess_all(host, facts, policy)
     ]
     report = HeadroomReport(host, instances, policy, errors)
     for instance in report.instances:
@@ -314,6 +313,16 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
             writes_refused=instance.writes_refused,
         )
     return report
+
+
+def _with_persistence(
+    instance: InstanceHeadroom, section: dict[str, Any] | None
+) -> InstanceHeadroom:
+    """Attach the persistence section; an undiagnosed failed save gets the model's judgement."""
+    if section is not None:
+        fork_fits = instance.assessment.verdict is not Verdict.CRITICAL
+        section = with_model_judgement(section, fork_fits)
+    return replace(instance, persistence=section)
 
 
 def predict_after_freeing(instance: InstanceHeadroom, freed_bytes: int) -> dict[str, int]:

@@ -215,7 +215,7 @@ def persistence_message(state: PersistenceState, diagnosis: Diagnosis | None) ->
         return None
     cause = diagnosis or unknown("not diagnosed")
     if state.writes_refused:
-        return f"writes refused (MISCONF): {cause.message}. What to do: {cause.advice}"
+        return f"writes refused (MISCONF): {cause.message}. What to do: {cause.advice}."
     why = (
         "stop-writes-on-bgsave-error is no"
         if state.stop_writes_on_bgsave_error is False
@@ -223,5 +223,30 @@ def persistence_message(state: PersistenceState, diagnosis: Diagnosis | None) ->
     )
     return (
         f"the last background save failed ({cause.cause}); writes are still accepted because "
-        f"{why}, but there is no fresh snapshot. What to do: {cause.advice}"
+        f"{why}, but there is no fresh snapshot. What to do: {cause.advice}."
     )
+
+
+def with_model_judgement(section: dict[str, Any], fork_fits: bool) -> dict[str, Any]:
+    """When the log could not tell the cause, add what the headroom model says.
+
+    ``fork_fits`` is the model's verdict without the persistence state (not critical). Adds
+    ``diagnosis.model_judgement`` and appends it to ``message``; other sections are returned as
+    they are.
+    """
+    diagnosis = section.get("diagnosis")
+    if not diagnosis or diagnosis.get("cause") != "unknown":
+        return section
+    judgement = (
+        "the headroom model judges that a fork fits now: the save may have failed on disk "
+        "(check CONFIG GET dir) or memory was short only for a while"
+        if fork_fits
+        else "the headroom model judges that a fork (or its copy-on-write) does not fit now: "
+        "memory is the likely cause, and `redis-janitor rescue` can free it"
+    )
+    message = section.get("message")
+    return {
+        **section,
+        "diagnosis": {**diagnosis, "model_judgement": judgement},
+        "message": f"{message} {judgement[0].upper()}{judgement[1:]}." if message else message,
+    }
