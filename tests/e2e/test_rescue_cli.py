@@ -7,7 +7,9 @@ above the limit the test sets, so only freeing keys (+ MEMORY PURGE) lets the BG
 from __future__ import annotations
 
 import base64
+import json
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pytest
 import redis
 
 from janitor.rescue_state import pending_restores
-from tests.conftest import CliResult
+from tests.conftest import CLI, CliResult, clean_env
 from tests.support.forkfail import MISCONF_CONFIG, FaultyRedisFactory, bgsave_finished
 from tests.support.incident import (
     ARCHIVE_STALE,
@@ -207,3 +209,49 @@ def test_rescue_dry_run_shows_the_first_round_and_changes_nothing(
     assert dumps(client, list(stale)) == stale
     assert save_settings(client) == ("yes", "3600 1")
     assert not (tmp_path / "state").exists()
+
+
+def test_sigterm_during_the_rescue_bgsave_restores_the_settings_and_exits_2(
+    faulty_redis_factory: FaultyRedisFactory, tmp_path: Path
+) -> None:
+    faulty = faulty_redis_factory(MISCONF_CONFIG)
+    client = faulty.server.client()
+    plant(client, "stale:0", size=10_000, idle_seconds=40 * DAY)
+    faulty.faults.fail_forks()
+    with pytest.raises(redis.ResponseError):
+        client.bgsave()
+    assert bgsave_finished(client) == "err"
+    faulty.faults.allow_forks()
+    client.config_set("rdb-key-save-delay", "60000000")  # the rescue's BGSAVE takes a minute
+    command = [CLI, "rescue", "--config", str(write_config(tmp_path)), "--url", faulty.server.url]
+    rescue = subprocess.Popen(
+        [*command, "--yes", "--format", "json", "--match", "*", "--action", "delete"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        assert rescue.stderr is not None
+        for line in rescue.stderr:  # JSON log lines; the pipe closes if the command exits
+            if '"rescue.bgsave_started"' in line:
+                break
+        assert client.info("persistence")["rdb_bgsave_in_progress"] == 1
+        assert save_settings(client) == ("no", "3600 1")
+
+        rescue.terminate()
+        stdout, _ = rescue.communicate(timeout=30)
+    finally:
+        if rescue.poll() is None:
+            rescue.kill()
+            rescue.communicate(timeout=10)
+
+    assert rescue.returncode == 2
+    document = json.loads(stdout)
+    (instance,) = document["instances"]
+    assert instance["interrupted"] is True
+    assert document["config_restored"] is True
+    assert save_settings(client) == ("yes", "3600 1")
+    assert not pending_restores(tmp_path / "state")
+    assert client.exists("stale:0") == 1  # the model said the fork fits: nothing was freed
