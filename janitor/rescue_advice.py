@@ -88,6 +88,11 @@ def more_to_free_advice(
             f"{format_bytes(removed_bytes)} removed was not enough and the headroom model cannot "
             "say how much more (it judged the fork to fit)"
         )
+    if plan is not None and plan.candidates == 0:
+        advice.append(
+            "no rule picked any key: configure [[policy.rules]] or pass --match GLOB "
+            "--action archive|delete (with --min-idle/--min-size) to `redis-janitor rescue`"
+        )
     if plan is not None and plan.left_out_by_caps:
         advice.append(
             f"{plan.left_out_by_caps} candidates were left out by policy.max_keys/max_bytes: "

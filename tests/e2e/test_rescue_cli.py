@@ -255,3 +255,27 @@ def test_sigterm_during_the_rescue_bgsave_restores_the_settings_and_exits_2(
     assert save_settings(client) == ("yes", "3600 1")
     assert not pending_restores(tmp_path / "state")
     assert client.exists("stale:0") == 1  # the model said the fork fits: nothing was freed
+
+
+def test_rescue_without_rules_deletes_nothing_and_suggests_one(
+    faulty_redis_factory: FaultyRedisFactory, run_cli: Run, tmp_path: Path
+) -> None:
+    faulty = faulty_redis_factory(MISCONF_CONFIG)
+    client, stale, fresh = plant_incident(faulty)
+
+    result = run_cli(
+        "rescue", "--config", str(write_config(tmp_path)), "--url", faulty.server.url,
+        "--yes", "--format", "json",
+    )  # fmt: skip
+
+    assert result.exit_code == 2, result.stderr
+    document = result.json()
+    assert document["actions"] == []
+    assert document["config_restored"] is True
+    advice = "\n".join(document["advice"])
+    assert "no rule picked any key" in advice
+    assert "idle ≥ 30d hold" in advice
+    assert "`redis-janitor rescue --match '*' --min-idle 30d --action archive`" in advice
+    assert dumps(client, list(stale)) == stale
+    assert dumps(client, list(fresh)) == fresh
+    assert save_settings(client) == ("yes", "3600 1")

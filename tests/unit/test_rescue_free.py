@@ -79,7 +79,7 @@ def test_the_suggestion_is_the_stalest_threshold_that_covers_the_need() -> None:
 
 
 def test_advice_names_the_need_the_caps_and_a_rule() -> None:
-    plan = Plan("all", 0, 0, NOW, left_out_by_caps=4)
+    plan = Plan("all", 0, 0, NOW, left_out_by_caps=4, candidates=30)
     advice = more_to_free_advice(plan, tally_of(RULED), 12 * MiB, 3 * MiB, MiB)
     assert advice[0] == "about 12.0 MiB more must go, by the headroom model"
     assert "4 candidates were left out by policy.max_keys/max_bytes" in advice[1]
@@ -93,3 +93,9 @@ def test_advice_without_a_need_says_the_model_cannot_tell() -> None:
         "(it judged the fork to fit)"
     ]
     assert more_to_free_advice(None, None, 0, 3 * MiB, MiB, include_need=False) == []
+
+
+def test_advice_without_any_candidate_says_how_to_give_rules() -> None:
+    advice = more_to_free_advice(Plan("all", 0, 0, NOW), tally_of(RULED), 0, 0, MiB)
+    assert advice[1].startswith("no rule picked any key: configure [[policy.rules]]")
+    assert "--min-idle 30d" in advice[2]
