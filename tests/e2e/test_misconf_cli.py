@@ -5,6 +5,7 @@ Servers run with the fork-failure library (DOMAIN.md §6); nothing touches /proc
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -200,3 +201,47 @@ def test_a_killed_rescue_is_finished_by_the_next_run(
     assert dumps(client, list(stale)) == stale
     with pytest.raises(redis.ResponseError, match=r"^MISCONF"):
         client.set("probe", "1")
+
+
+def test_serve_once_with_rescue_enabled_rescues_a_misconf_instance(
+    faulty_redis_factory: FaultyRedisFactory, run_cli: Run, tmp_path: Path
+) -> None:
+    faulty = faulty_redis_factory(MISCONF_CONFIG)
+    client, stale, fresh = plant_incident(faulty)
+    rule = {"name": "stale", "match": ["stale:*"], "min_idle": "30d", "action": "archive"}
+    env = {
+        "JANITOR_SERVICE__STATE_DIR": str(tmp_path / "locks"),
+        "JANITOR_ARCHIVE__DIR": str(tmp_path / "archive"),
+        "JANITOR_POLICY__RULES": json.dumps([rule]),
+        "JANITOR_RESCUE__ENABLED": "true",
+        "JANITOR_RESCUE__STATE_DIR": str(tmp_path / "state"),
+        "JANITOR_RESCUE__ROUND_BYTES": "4MiB",
+    }
+
+    result = run_cli("serve", "--once", "--url", faulty.server.url, env=env)
+
+    assert result.exit_code == 0, result.stderr
+    assert save_settings(client) == ("yes", "3600 1")
+    assert client.info("persistence")["rdb_last_bgsave_status"] == "ok"
+    assert client.set("probe", "1")
+    assert dumps(client, list(fresh)) == fresh
+    assert any(client.exists(key) for key in stale)
+
+
+def test_serve_once_without_rescue_enabled_deletes_nothing_and_exits_2(
+    faulty_redis_factory: FaultyRedisFactory, run_cli: Run, tmp_path: Path
+) -> None:
+    faulty = faulty_redis_factory(MISCONF_CONFIG)
+    client, stale, _ = plant_incident(faulty)
+    rule = {"name": "stale", "match": ["stale:*"], "action": "delete"}
+    env = {
+        "JANITOR_SERVICE__STATE_DIR": str(tmp_path / "locks"),
+        "JANITOR_POLICY__RULES": json.dumps([rule]),
+        "JANITOR_RESCUE__STATE_DIR": str(tmp_path / "state"),
+    }
+
+    result = run_cli("serve", "--once", "--url", faulty.server.url, env=env)
+
+    assert result.exit_code == 2, result.stderr
+    assert "redis-janitor rescue" in result.stderr
+    assert dumps(client, list(stale)) == stale
