@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -181,8 +182,10 @@ def test_rescue_that_cannot_free_enough_says_how_much_more_and_restores_settings
     advice = " ".join(document["advice"])
     assert "candidates ran out" in advice
     still_needed = document["after"]["instances"][0]["need_to_free_bytes"]
-    assert still_needed > 0
-    assert f"more: {still_needed} bytes" in advice
+    said = re.search(r"about [0-9.]+ [KMG]iB more: (\d+) bytes", advice)
+    assert said is not None, advice
+    # measured a moment before "after" (the allocator may still settle): the same to within 16 MiB
+    assert abs(int(said.group(1)) - still_needed) < 16 << 20
     assert "keys no rule acts on" in advice and "--match '*'" in advice
     with pytest.raises(redis.ResponseError, match=r"^MISCONF"):
         client.ping()
