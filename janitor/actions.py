@@ -21,7 +21,6 @@ the check and the mutation aborts it (WATCH). A changed key is skipped and repor
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,13 +33,13 @@ from janitor.archive import ArchiveRecord, ArchiveWriter
 from janitor.connection import RedisTarget, translate_redis_error
 from janitor.keynames import escape_key, key_fields
 from janitor.logs import get_logger
+from janitor.persistence import is_misconf_error
 from janitor.planner import PlannedAction
 from janitor.server_info import IdleMetric, ServerInfo
 
 log = get_logger(__name__)
 DEFAULT_PROTO_MAX_BULK_LEN = 512 * 1024**2
 Hook = Callable[[PlannedAction], None]
-_MISCONF = re.compile(r"(^|: )MISCONF\b")
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class ActionOutcome:
     @property
     def writes_refused(self) -> bool:
         """True when Redis refused the write with MISCONF (its last save failed)."""
-        return self.result == "failed" and _MISCONF.search(self.reason) is not None
+        return self.result == "failed" and is_misconf_error(self.reason)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``actions`` entries of ``run --format json``)."""

@@ -148,6 +148,7 @@ def report(
     document = build_report(scans, app.run_id, app.settings.report.top)
     with contextlib.suppress(JanitorError):  # unreachable instances are already in "errors"
         document["headroom"] = measure_all_headroom(app).to_dict()
+        add_persistence(document)
     if failures:
         document["errors"] = [
             {"url": url, "exit_code": int(error.exit_code), "message": error.message}
@@ -158,6 +159,13 @@ def report(
             log.error("instance.failed", instance=url, error=error.message)
     emit(document, app.fmt, render_report_with_headroom)
     return int(failures[0][1].exit_code) if failures else ExitCode.OK
+
+
+def add_persistence(document: dict[str, Any]) -> None:
+    """Copy each instance's ``persistence`` section from the headroom part into the report's."""
+    sections = {entry["url"]: entry["persistence"] for entry in document["headroom"]["instances"]}
+    for entry in document["instances"]:
+        entry["persistence"] = sections.get(entry["url"])
 
 
 def render_report_with_headroom(document: Mapping[str, Any], console: Console) -> None:
@@ -296,4 +304,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Commands defined in their own modules register themselves on ``cli`` when imported.
+import janitor.cli_rescue  # noqa: E402
 import janitor.cli_run  # noqa: E402, F401

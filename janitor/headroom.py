@@ -27,6 +27,7 @@ from janitor.headroom_model import (
 from janitor.host_memory import ProcessMemory, ProcReader
 from janitor.locality import unproven_reason, url_is_local
 from janitor.logs import get_logger
+from janitor.misconf_diagnosis import persistence_section, with_model_judgement
 from janitor.report import SCHEMA_VERSION
 from janitor.settings import Settings
 from janitor.units import parse_size
@@ -47,6 +48,8 @@ class InstanceHeadroom:
     """One instance's measured (or estimated) figures and the model's verdict."""
 
     assessment: Assessment
+    persistence: dict[str, Any] | None = None
+    """The ``persistence`` section (janitor.misconf_diagnosis); None when not read."""
 
     @property
     def url(self) -> str:
@@ -54,9 +57,14 @@ class InstanceHeadroom:
         return self.assessment.facts.url
 
     @property
+    def writes_refused(self) -> bool:
+        """True when the instance refuses writes (MISCONF) since its last save failed."""
+        return bool(self.persistence and self.persistence.get("writes_refused"))
+
+    @property
     def verdict(self) -> Verdict:
-        """ok / warn / critical for this instance."""
-        return self.assessment.verdict
+        """ok / warn / critical for this instance (critical while it refuses writes)."""
+        return Verdict.CRITICAL if self.writes_refused else self.assessment.verdict
 
     @property
     def need_to_free_bytes(self) -> int:
@@ -87,13 +95,20 @@ class InstanceHeadroom:
             "cow_estimate_bytes": a.cow_estimate_bytes,
             "commit_headroom_bytes": a.commit_headroom_bytes,
             "cow_headroom_bytes": a.cow_headroom_bytes,
-            "verdict": a.verdict.value,
+            "verdict": self.verdict.value,
             "need_to_free_bytes": a.need_to_free_bytes,
-            "reasons": a.reasons,
+            "reasons": self.reasons,
             "has_cap_sys_admin": facts.has_cap_sys_admin,
             "cgroup_room_bytes": facts.cgroup_room_bytes,
             "margin_bytes": a.margin_bytes,
+            "persistence": self.persistence,
         }
+
+    @property
+    def reasons(self) -> list[str]:
+        """The model's reasons, after the persistence message when saving is broken."""
+        message = self.persistence.get("message") if self.persistence else None
+        return [message, *self.assessment.reasons] if message else list(self.assessment.reasons)
 
 
 @dataclass
@@ -262,11 +277,15 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
     reader = ProcReader(section.proc_root, section.cgroup_root)
     host = reader.host_facts()
     facts: list[InstanceFacts] = []
+    persistence: dict[str, dict[str, Any]] = {}
     errors: list[tuple[str, JanitorError]] = []
     for target in targets:
         try:
             with redis_errors(target.display):
                 info = target.client().info()
+                persistence[target.display] = persistence_section(
+                    target.client(), target.url, settings.rescue.log_tail_bytes
+                )
         except JanitorError as error:
             errors.append((target.display, error))
             continue
@@ -277,7 +296,10 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
     if errors and not facts:
         raise errors[0][1]
     policy = policy_from_settings(settings)
-    report = HeadroomReport(host, assess_all(host, facts, policy), policy, errors)
+    instances = [
+        _with_persistence(i, persistence.get(i.url)) for i in assess_all(host, facts, policy)
+    ]
+    report = HeadroomReport(host, instances, policy, errors)
     for instance in report.instances:
         log.info(
             "headroom.measured",
@@ -288,8 +310,19 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
             cow_headroom_bytes=instance.assessment.cow_headroom_bytes,
             need_to_free_bytes=instance.need_to_free_bytes,
             estimated=instance.assessment.facts.estimated,
+            writes_refused=instance.writes_refused,
         )
     return report
+
+
+def _with_persistence(
+    instance: InstanceHeadroom, section: dict[str, Any] | None
+) -> InstanceHeadroom:
+    """Attach the persistence section; an undiagnosed failed save gets the model's judgement."""
+    if section is not None:
+        fork_fits = instance.assessment.verdict is not Verdict.CRITICAL
+        section = with_model_judgement(section, fork_fits)
+    return replace(instance, persistence=section)
 
 
 def predict_after_freeing(instance: InstanceHeadroom, freed_bytes: int) -> dict[str, int]:

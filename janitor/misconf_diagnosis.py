@@ -13,16 +13,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import redis
 
-from janitor.persistence import read_config, read_persistence_state
+from janitor.locality import url_is_local
+from janitor.persistence import PersistenceState, read_config, read_persistence_state
 
 Cause = Literal["fork_enomem", "disk", "unknown"]
 DEFAULT_TAIL_BYTES = 64 * 1024
 MAX_EVIDENCE_LINES = 5
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 FORK_ENOMEM_TEXT = "Can't save in background: fork: Cannot allocate memory"
 DISK_ERROR_TEXTS = (
@@ -156,12 +155,6 @@ def read_tail(path: Path, max_bytes: int = DEFAULT_TAIL_BYTES) -> list[str]:
     return data.decode("utf-8", "replace").splitlines()
 
 
-def url_is_local(url: str) -> bool:
-    """True for a unix socket or a loopback address: the log file may be on this host."""
-    parts = urlsplit(url)
-    return parts.scheme == "unix" or (parts.hostname or "") in LOCAL_HOSTS
-
-
 def diagnose_misconf(
     client: redis.Redis, *, local: bool, tail_bytes: int = DEFAULT_TAIL_BYTES
 ) -> Diagnosis:
@@ -209,4 +202,51 @@ def persistence_section(
         if state.last_bgsave_failed
         else None
     )
-    return {**state.to_dict(), "diagnosis": diagnosis.to_dict() if diagnosis else None}
+    return {
+        **state.to_dict(),
+        "diagnosis": diagnosis.to_dict() if diagnosis else None,
+        "message": persistence_message(state, diagnosis),
+    }
+
+
+def persistence_message(state: PersistenceState, diagnosis: Diagnosis | None) -> str | None:
+    """One sentence on what is wrong with saving and what to do; None when saves are fine."""
+    if not state.last_bgsave_failed:
+        return None
+    cause = diagnosis or unknown("not diagnosed")
+    if state.writes_refused:
+        return f"writes refused (MISCONF): {cause.message}. What to do: {cause.advice}."
+    why = (
+        "stop-writes-on-bgsave-error is no"
+        if state.stop_writes_on_bgsave_error is False
+        else "no save point is configured"
+    )
+    return (
+        f"the last background save failed ({cause.cause}); writes are still accepted because "
+        f"{why}, but there is no fresh snapshot. What to do: {cause.advice}."
+    )
+
+
+def with_model_judgement(section: dict[str, Any], fork_fits: bool) -> dict[str, Any]:
+    """When the log could not tell the cause, add what the headroom model says.
+
+    ``fork_fits`` is the model's verdict without the persistence state (not critical). Adds
+    ``diagnosis.model_judgement`` and appends it to ``message``; other sections are returned as
+    they are.
+    """
+    diagnosis = section.get("diagnosis")
+    if not diagnosis or diagnosis.get("cause") != "unknown":
+        return section
+    judgement = (
+        "the headroom model judges that a fork fits now: the save may have failed on disk "
+        "(check CONFIG GET dir) or memory was short only for a while"
+        if fork_fits
+        else "the headroom model judges that a fork (or its copy-on-write) does not fit now: "
+        "memory is the likely cause, and `redis-janitor rescue` can free it"
+    )
+    message = section.get("message")
+    return {
+        **section,
+        "diagnosis": {**diagnosis, "model_judgement": judgement},
+        "message": f"{message} {judgement[0].upper()}{judgement[1:]}." if message else message,
+    }

@@ -8,6 +8,7 @@ Writes (and even PING) are refused with ``-MISCONF`` when the last BGSAVE failed
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -15,15 +16,19 @@ from typing import Any
 import redis
 
 MISCONF_PREFIX = "MISCONF"
+_MISCONF_REPLY = re.compile(
+    r"-?\s*(?:Command # \d+ \(.*\) of pipeline caused error: )?MISCONF\b", re.DOTALL
+)
 
 
 def is_misconf_error(error: BaseException | str) -> bool:
     """True when a Redis error reply says writes are refused after a failed save (``-MISCONF``).
 
     Only the prefix is matched: the rest of the text differs between Redis and Valkey versions.
+    redis-py prefixes an error inside MULTI/EXEC with ``Command # 1 (UNLINK k) of pipeline
+    caused error: ``; that form is recognised too.
     """
-    text = str(error).lstrip("-").lstrip()
-    return text.startswith(MISCONF_PREFIX)
+    return _MISCONF_REPLY.match(str(error)) is not None
 
 
 @dataclass(frozen=True)

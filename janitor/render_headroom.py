@@ -72,6 +72,9 @@ def render_headroom_section(document: Mapping[str, Any], console: Console) -> No
     for entry in document["instances"]:
         for reason in entry["reasons"]:
             console.print(f"  {entry['url']}: {reason}", markup=False, highlight=False)
+        diagnosis = (entry.get("persistence") or {}).get("diagnosis") or {}
+        for line in diagnosis.get("evidence", []):
+            console.print(f"    log: {line}", markup=False, highlight=False)
     for error in document.get("errors", []):
         console.print(f"  [red]error:[/red] {error['url']}: {error['message']}")
 

@@ -18,8 +18,9 @@ import structlog
 
 from janitor.connection import RedisTarget, redis_errors
 from janitor.errors import JanitorError, RedisPermissionError
+from janitor.locality import url_is_local
 from janitor.logs import get_logger
-from janitor.misconf_diagnosis import Diagnosis, diagnose_misconf, url_is_local
+from janitor.misconf_diagnosis import Diagnosis, diagnose_misconf
 from janitor.persistence import PersistenceState, is_misconf_error, read_persistence_state
 from janitor.rescue_outcome import RescueOutcome, RestoreResult, remaining_advice
 from janitor.rescue_restore import (

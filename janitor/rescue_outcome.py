@@ -63,7 +63,11 @@ def remaining_advice(
     """What remains to be done after a rescue, one sentence each (empty when all is well)."""
     advice = []
     if outcome.headroom_ok is False:
-        short = f" (about {still_needed_bytes} bytes more)" if still_needed_bytes else ""
+        short = (
+            f" (about {format_bytes(still_needed_bytes)} more: {still_needed_bytes} bytes)"
+            if still_needed_bytes
+            else ""
+        )
         advice.append(
             f"the candidates ran out before the fork would fit{short}: widen the rules "
             "(lower min_size/min_idle, more patterns) or give the host more commit room"

@@ -74,8 +74,8 @@ def run_exit_code(results: list[CycleResult], failures: list[tuple[str, JanitorE
     return max((instance_exit_code(result) for result in results), default=ExitCode.OK)
 
 
-def render_run(document: Mapping[str, Any], console: Console) -> None:
-    """Print the run result (or the dry-run plan) for people."""
+def render_actions(document: Mapping[str, Any], console: Console) -> None:
+    """Print the ``actions`` of a run or rescue document as a table (at most TEXT_ACTION_ROWS)."""
     title = "Plan (dry run: nothing changed)" if document["dry_run"] else "Actions"
     table = Table(title=title, title_justify="left")
     for column in ("db", "key", "action", "rule", "bytes", "result", "reason"):
@@ -94,6 +94,11 @@ def render_run(document: Mapping[str, Any], console: Console) -> None:
     hidden = len(document["actions"]) - TEXT_ACTION_ROWS
     if hidden > 0:
         _say(console, f"… and {hidden} more (use --format json for all)")
+
+
+def render_run(document: Mapping[str, Any], console: Console) -> None:
+    """Print the run result (or the dry-run plan) for people."""
+    render_actions(document, console)
     for instance in document["instances"]:
         plan, results = instance["plan"], instance["results"]
         _say(

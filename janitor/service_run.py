@@ -22,6 +22,7 @@ from janitor.headroom_meter import model_meter, model_predictor
 from janitor.locking import default_lock_dir, instance_lock
 from janitor.logs import get_logger
 from janitor.metrics import CycleMetrics
+from janitor.run_misconf import MisconfHandling
 from janitor.run_output import instance_exit_code
 from janitor.service_cycle import CycleResult as ServiceCycleResult
 from janitor.service_cycle import CycleStoppedError, stop_checker
@@ -80,6 +81,7 @@ def scheduled_run_cycle(app: AppContext, stop: threading.Event) -> ServiceCycleR
     targets = targets_from_settings(app.settings)
     meter = model_meter(targets, app.settings)
     lock_dir = default_lock_dir(app.settings)
+    misconf = MisconfHandling(app.settings, app.run_id, dry_run=False)
 
     def stop_reason() -> str | None:
         return "stop requested (SIGTERM)" if stop.is_set() else None
@@ -99,6 +101,13 @@ def scheduled_run_cycle(app: AppContext, stop: threading.Event) -> ServiceCycleR
             should_stop=stop_reason,
         )
         try:
+            with instance_lock(target, app.settings, lock_dir=lock_dir):
+                refused = misconf.handled(target, meter)
+            if refused:
+                outcome.exit_code = max(
+                    outcome.exit_code, misconf.exit_code, 2 * (not misconf.rescues)
+                )
+                continue
             result = locked_cycle(target, app.settings, options, lock_dir)
             outcome.metrics.append(cycle_metrics(target, started, result))
             outcome.exit_code = max(outcome.exit_code, instance_exit_code(result))

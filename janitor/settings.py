@@ -194,6 +194,11 @@ class RescueSettings(Section):
         default=True,
         description="After a refused fork (ENOMEM), try BGSAVE after every free round.",
     )
+    round_bytes: Bytes = Field(
+        default=64 * 1024**2,
+        ge=1,
+        description="Bytes freed per round when the headroom model names no need.",
+    )
 
 
 class ServiceSettings(Section):

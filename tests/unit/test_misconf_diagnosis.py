@@ -11,7 +11,6 @@ from janitor.misconf_diagnosis import (
     read_tail,
     resolve_log_path,
     summary_lines,
-    url_is_local,
 )
 
 STARTUP = [
@@ -106,12 +105,3 @@ def test_read_tail_of_a_short_file_keeps_the_first_line(tmp_path: Path) -> None:
     log.write_text(f"{STARTUP[0]}\n{FORK_ENOMEM}\n")
 
     assert read_tail(log, 65536) == [STARTUP[0], FORK_ENOMEM]
-
-
-def test_locality_from_the_url() -> None:
-    assert url_is_local("unix:///run/redis/redis.sock")
-    assert url_is_local("redis://127.0.0.1:6379")
-    assert url_is_local("redis://:secret@localhost:6380/2")
-    assert url_is_local("redis://[::1]:6379")
-    assert not url_is_local("redis://10.0.0.5:6379")
-    assert not url_is_local("rediss://redis.example.com:6380")

@@ -90,8 +90,27 @@ def test_misconf_is_matched_by_its_prefix(text: str) -> None:
     assert is_misconf_error(redis.ResponseError(text))
 
 
+def test_misconf_inside_a_transaction_is_recognised() -> None:
+    """redis-py prefixes errors of queued commands; the MISCONF behind it still counts."""
+    annotated = f"Command # 1 (UNLINK b'big: key') of pipeline caused error: {REDIS_70_MISCONF}"
+
+    assert is_misconf_error(annotated)
+    assert is_misconf_error(redis.ResponseError(annotated))
+    assert isinstance(
+        translate_redis_error(redis.ResponseError(annotated), "u"), WritesRefusedError
+    )
+
+
 @pytest.mark.parametrize(
-    "text", ["ERR unknown command", "READONLY You can't write", "OOM command not allowed", ""]
+    "text",
+    [
+        "ERR unknown command",
+        "READONLY You can't write",
+        "OOM command not allowed",
+        "",
+        "Command # 1 (UNLINK k) of pipeline caused error: OOM command not allowed",
+        "ERR no such key MISCONF",
+    ],
 )
 def test_other_errors_are_not_misconf(text: str) -> None:
     assert not is_misconf_error(text)

@@ -46,7 +46,7 @@ def test_advice_says_what_remains() -> None:
 
     advice = remaining_advice(short, "fix it", 5_000_000)
 
-    assert "about 5000000 bytes more" in advice[0]
+    assert "about 4.8 MiB more: 5000000 bytes" in advice[0]
     assert "could NOT be put back" in advice[1]
     assert "'yes'" in advice[1]
     assert "SIGTERM" in advice[2]

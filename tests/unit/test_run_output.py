@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from janitor.cli_run import adhoc_policy
+from janitor.cli_rules import adhoc_policy
 from janitor.cycle import CycleResult, HeadroomSnapshot
 from janitor.errors import LockHeldError, RedisUnavailableError, UsageError
 from janitor.planner import Plan
