@@ -94,9 +94,9 @@ def scan_instance(
         )
         log.info("scan.started", dbs=dbs, keys_expected=total, idle_metric=server.idle_metric)
         for batch in scanner.scan(dbs):
-            for record in batch:
-                aggregates.add(record)
-                if on_record is not None:
+            aggregates.add_all(batch)
+            if on_record is not None:
+                for record in batch:
                     on_record(record)
     duration = time.monotonic() - started
     log.info(

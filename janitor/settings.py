@@ -107,6 +107,12 @@ class ScanSettings(Section):
     type: str | None = Field(default=None, description="SCAN TYPE filter (string, hash, ...).")
     dbs: list[int] | None = Field(default=None, description="Only these DBs (default: all).")
     pause: Seconds = Field(default=0.0, description="Pause between probe batches (throttle).")
+    max_server_cpu: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Share of Redis's main thread the scan may use (0.10 = 10%); unset: no cap.",
+    )
 
 
 class ReportSettings(Section):
