@@ -1,0 +1,118 @@
+"""The server-CPU budget controller, driven by a simulated server and a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from janitor.cpu_budget import CpuBudgetController, server_cpu_seconds
+
+
+class SimulatedServer:
+    """A Redis main thread that spends ``cost_per_key`` per probed key plus a background load."""
+
+    def __init__(self, cost_per_key: float, background_share: float) -> None:
+        self.now = 0.0
+        self.cpu = 0.0
+        self.cost_per_key = cost_per_key
+        self.background_share = background_share
+        self.scan_cpu = 0.0
+
+    def wait(self, seconds: float) -> None:
+        self.now += seconds
+        self.cpu += seconds * self.background_share
+
+    def probe(self, keys: int) -> None:
+        work = keys * self.cost_per_key
+        # The batch takes its own CPU time plus the background's share of the same wall time.
+        wall = work / (1 - self.background_share)
+        self.now += wall
+        self.cpu += work + wall * self.background_share
+        self.scan_cpu += work
+
+
+def run_scan(
+    server: SimulatedServer,
+    controller: CpuBudgetController,
+    keys: int,
+    client_seconds_per_key: float = 0.0,
+) -> list[int]:
+    """Scan ``keys`` keys under ``controller``; return the batch sizes it chose."""
+    counts = []
+    started = server.now
+    left = keys
+    while left > 0:
+        server.wait(controller.delay(server.now))
+        controller.batch_started(server.now, server.cpu)
+        batch = min(left, controller.count)
+        counts.append(batch)
+        server.probe(batch)
+        controller.batch_finished(server.now, server.cpu, batch)
+        server.wait(batch * client_seconds_per_key)
+        left -= batch
+    assert server.now > started
+    return counts
+
+
+@pytest.mark.parametrize("budget", [0.05, 0.2, 0.5])
+@pytest.mark.parametrize("background", [0.0, 0.3])
+def test_scan_share_converges_to_the_budget(budget: float, background: float) -> None:
+    server = SimulatedServer(cost_per_key=2e-6, background_share=background)
+    controller = CpuBudgetController(budget, max_count=1000)
+    run_scan(server, controller, keys=200_000)
+    share = server.scan_cpu / server.now
+    assert share == pytest.approx(budget, rel=0.1)
+    assert controller.scan_cpu_seconds == pytest.approx(server.scan_cpu, rel=0.05)
+
+
+def test_batch_size_shrinks_with_the_budget_within_bounds() -> None:
+    sizes = {}
+    for budget in (0.01, 0.05, 0.5):
+        server = SimulatedServer(cost_per_key=4e-6, background_share=0.0)
+        controller = CpuBudgetController(budget, max_count=1000, min_count=10)
+        sizes[budget] = run_scan(server, controller, keys=50_000)[-5]
+    # budget * 50 ms of CPU per batch at 4 µs a key: 125 keys at 1 %, 625 at 5 %, capped at 1000.
+    assert sizes[0.01] == pytest.approx(125, rel=0.05)
+    assert sizes[0.05] == pytest.approx(625, rel=0.05)
+    assert sizes[0.5] == 1000
+
+
+def test_first_batch_is_small_until_the_cost_is_known() -> None:
+    controller = CpuBudgetController(0.1, max_count=5000)
+    assert controller.count == 100
+    assert controller.delay(0.0) == 0.0
+
+
+def test_a_client_slower_than_the_budget_is_never_paused_and_banks_no_credit() -> None:
+    server = SimulatedServer(cost_per_key=1e-6, background_share=0.0)
+    controller = CpuBudgetController(0.5, max_count=1000)
+    # The client needs 10 µs a key: the scan's share is about 9 %, far under 50 %.
+    run_scan(server, controller, keys=20_000, client_seconds_per_key=10e-6)
+    assert controller.delay(server.now) == 0.0
+    server.wait(60)  # a long stall must not allow a burst afterwards
+    controller.batch_started(server.now, server.cpu)
+    server.probe(1000)
+    controller.batch_finished(server.now, server.cpu, 1000)
+    assert controller.delay(server.now) == pytest.approx(1000 * 1e-6 / 0.5 - 1000 * 1e-6)
+
+
+def test_budget_must_be_a_fraction() -> None:
+    with pytest.raises(ValueError, match="fraction"):
+        CpuBudgetController(0.0, max_count=10)
+    with pytest.raises(ValueError, match="fraction"):
+        CpuBudgetController(1.5, max_count=10)
+
+
+def test_batch_finished_needs_a_started_batch() -> None:
+    with pytest.raises(RuntimeError):
+        CpuBudgetController(0.1, max_count=10).batch_finished(1.0, 1.0, 10)
+
+
+def test_server_cpu_prefers_the_main_thread_fields() -> None:
+    info = {
+        "used_cpu_sys": 10.0,
+        "used_cpu_user": 20.0,
+        "used_cpu_sys_main_thread": 1.5,
+        "used_cpu_user_main_thread": 2.25,
+    }
+    assert server_cpu_seconds(info) == 3.75
+    assert server_cpu_seconds({"used_cpu_sys": 1.0, "used_cpu_user": "2.5"}) == 3.5
