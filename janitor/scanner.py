@@ -18,7 +18,7 @@ from typing import cast
 
 import redis
 
-from janitor.cpu_budget import CpuBudgetController, server_cpu_seconds
+from janitor.cpu_budget import CpuBudgetController
 from janitor.probes import (
     PROBES_PER_KEY,
     KeyRecord,
@@ -29,6 +29,7 @@ from janitor.probes import (
 )
 from janitor.resp import RawConnection
 from janitor.server_info import IdleMetric
+from janitor.server_sampler import ServerSampler
 from janitor.settings import ScanSettings
 
 __all__ = ["KeyRecord", "KeyspaceScanner", "ProgressCallback", "ScanOptions"]
@@ -149,17 +150,18 @@ class KeyspaceScanner:
         if self.budget is None:
             self.budget = CpuBudgetController(budget, max_count=self._options.count)
         pacing = self.budget
+        sampler = ServerSampler(client)
         with RawConnection(client) as wire:
             cursor = 0
             while True:
                 self._sleep(pacing.delay(self._clock()))
-                pacing.batch_started(self._clock(), _server_cpu(client))
+                pacing.batch_started(self._clock(), sampler.read())
                 wire.send(self._scan_command(cursor, pacing.count), 1)
                 cursor, keys = scan_reply(wire.read(1)[0])
                 if keys:
                     wire.send(self._packer.pack(keys), PROBES_PER_KEY * len(keys))
                     replies = wire.read(PROBES_PER_KEY * len(keys))
-                pacing.batch_finished(self._clock(), _server_cpu(client), len(keys))
+                pacing.batch_finished(self._clock(), sampler.read(), len(keys))
                 if keys:
                     yield decode_probes(db, keys, replies, self._idle_metric)
                     self._batch_done(len(keys))
@@ -181,8 +183,3 @@ class KeyspaceScanner:
                 self._batch_done(len(keys))
             if cursor == 0:
                 return
-
-
-def _server_cpu(client: redis.Redis) -> float:
-    """Return the CPU seconds Redis's main thread has used (INFO cpu)."""
-    return server_cpu_seconds(client.info("cpu"))
