@@ -92,7 +92,8 @@ def main() -> None:
             f" {actual:>12,.0f}/s {actual / bound:6.0%}"
         )
     peak = max(run.peak_rss_bytes for run in runs[JANITOR])
-    print(f"\njanitor peak RSS: {peak / 2**20:.0f} MiB")
+    hwm = max(run.vm_hwm_bytes for run in runs[JANITOR])
+    print(f"\njanitor peak RSS: {peak / 2**20:.0f} MiB (ru_maxrss), {hwm / 2**20:.0f} MiB (VmHWM)")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ class ChildRun:
 
     seconds: float
     peak_rss_bytes: int
+    vm_hwm_bytes: int
     server_cpu_seconds: float
     stderr: str
 
@@ -79,15 +80,22 @@ class ChildRun:
 def run_child(server: RedisServer, command: list[str]) -> ChildRun:
     """Run ``command`` (stdout discarded); return its wall time, peak RSS and the server's CPU.
 
-    The peak RSS is the child's ``ru_maxrss`` from ``wait4``. Linux carries the pre-exec
-    (forked) image's high-water mark over, so it is only the child's own when this process is
-    smaller (see ``own_peak_rss_bytes``; the benchmarks keep it small).
+    Two peak-RSS readings: the child's ``ru_maxrss`` from ``wait4`` (Linux carries the forked
+    pre-exec image's high-water mark over, so it never reads below this process's size, see
+    ``own_peak_rss_bytes``), and the last ``VmHWM`` polled from /proc every 10 ms (the exec'd
+    program's own, but blind to its last 10 ms).
     """
     cpu_before = server_cpu(server)
     started = time.perf_counter()
+    vm_hwm = 0
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
-        _, status, usage = os.wait4(process.pid, 0)
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            vm_hwm = max(vm_hwm, _vm_hwm_bytes(process.pid))
+            time.sleep(0.01)
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         stderr.seek(0)
@@ -97,9 +105,22 @@ def run_child(server: RedisServer, command: list[str]) -> ChildRun:
     return ChildRun(
         seconds=seconds,
         peak_rss_bytes=usage.ru_maxrss * 1024,
+        vm_hwm_bytes=vm_hwm,
         server_cpu_seconds=server_cpu(server) - cpu_before,
         stderr=errors,
     )
+
+
+def _vm_hwm_bytes(pid: int) -> int:
+    """The process's VmHWM (peak resident set) from /proc, 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
 
 
 def own_peak_rss_bytes() -> int:
