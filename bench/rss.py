@@ -2,7 +2,8 @@
 
 Starts its own redis-server on a free loopback port, grows one dataset through the given sizes
 (``DEBUG POPULATE`` small strings plus big strings and hashes; about 1.3 GB of server memory at
-10M keys) and at each size runs ``redis-janitor report --format json`` once, printing the
+10M keys) and at each size runs ``redis-janitor report --format json`` once (unthrottled:
+``JANITOR_SCAN__MAX_SERVER_CPU=1``), printing the
 janitor process's peak RSS (its ``ru_maxrss`` from ``wait4`` and its ``VmHWM`` polled from /proc),
 its wall time and keys/s.
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from support import CLI, bench_server, own_peak_rss_bytes, populate, run_child
+from support import CLI, UNTHROTTLED, bench_server, own_peak_rss_bytes, populate, run_child
 
 
 def main() -> None:
@@ -28,7 +29,8 @@ def main() -> None:
     with bench_server() as server:
         for size in sizes:
             keys = populate(server, size)
-            run = run_child(server, [CLI, "report", "--url", server.url, "--format", "json"])
+            report = [CLI, "report", "--url", server.url, "--format", "json"]
+            run = run_child(server, report, UNTHROTTLED)
             print(
                 f"{keys:12,d} {run.peak_rss_bytes / 2**20:6.1f} MiB"
                 f" {run.vm_hwm_bytes / 2**20:6.1f} MiB {run.seconds:8.2f}"

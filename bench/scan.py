@@ -2,7 +2,8 @@
 
 Starts its own redis-server on a free port (never touches another Redis), fills it with
 ``DEBUG POPULATE`` small strings plus big strings and hashes, then runs both tools alternately,
-``--rounds`` times each, and prints:
+``--rounds`` times each (the janitor unthrottled: ``JANITOR_SCAN__MAX_SERVER_CPU=1``, as
+redis-cli has no throttle), and prints:
 
 - keys/s of each tool end to end (the janitor's includes its start-up and the JSON report) and
   the ratio;
@@ -10,7 +11,8 @@ Starts its own redis-server on a free port (never touches another Redis), fills 
 - the server's CPU per key during the janitor's runs (INFO cpu deltas), the server-bound rate
   that follows from it, and the janitor's own scan rate as a share of it (client not the
   bottleneck when close to 100 %);
-- the janitor's peak RSS.
+- the janitor's peak RSS;
+- one more janitor run with the default settings (``max_server_cpu`` 0.2).
 
     .venv/bin/python bench/scan.py --keys 1000000 --rounds 3
 """
@@ -23,6 +25,7 @@ import statistics
 
 from support import (
     CLI,
+    UNTHROTTLED,
     ChildRun,
     bench_server,
     command_calls,
@@ -55,7 +58,7 @@ def main() -> None:
         memkeys = ["redis-cli", "-p", str(server.port), "--memkeys"]
         calls_before = command_calls(server)
         for round_number in range(1, args.rounds + 1):
-            runs[JANITOR].append(run_child(server, janitor))
+            runs[JANITOR].append(run_child(server, janitor, UNTHROTTLED))
             if round_number == 1:
                 calls_after = command_calls(server)
             runs[MEMKEYS].append(run_child(server, memkeys))
@@ -64,6 +67,7 @@ def main() -> None:
                 f"redis-cli {runs[MEMKEYS][-1].seconds:6.2f}s",
                 flush=True,
             )
+        default = run_child(server, janitor)
     print(f"\nkeys: {keys:,} ({args.keys:,} small strings + big strings and hashes)")
     rates = {}
     for name, tool_runs in runs.items():
@@ -91,6 +95,11 @@ def main() -> None:
             f"{'':20s} {run.server_cpu_seconds / keys * 1e6:10.2f} µs {bound:>10,.0f}/s"
             f" {actual:>12,.0f}/s {actual / bound:6.0%}"
         )
+    print(
+        f"\njanitor with the default max_server_cpu 0.2: {default.seconds:.2f}s,"
+        f" {keys / default.seconds:,.0f} keys/s, server CPU share during the scan"
+        f" {default.server_cpu_seconds / scan_seconds(default):.0%}"
+    )
     peak = max(run.peak_rss_bytes for run in runs[JANITOR])
     hwm = max(run.vm_hwm_bytes for run in runs[JANITOR])
     print(f"\njanitor peak RSS: {peak / 2**20:.0f} MiB (ru_maxrss), {hwm / 2**20:.0f} MiB (VmHWM)")

@@ -24,6 +24,7 @@ from janitor.cpu_budget import server_cpu_seconds  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 
 CLI = str(Path(sys.executable).with_name("redis-janitor"))
+UNTHROTTLED = {"JANITOR_SCAN__MAX_SERVER_CPU": "1"}
 BIG_KEYS_PER_KIND = 200
 
 
@@ -77,7 +78,9 @@ class ChildRun:
     stderr: str
 
 
-def run_child(server: RedisServer, command: list[str]) -> ChildRun:
+def run_child(
+    server: RedisServer, command: list[str], env: dict[str, str] | None = None
+) -> ChildRun:
     """Run ``command`` (stdout discarded); return its wall time, peak RSS and the server's CPU.
 
     Two peak-RSS readings: the child's ``ru_maxrss`` from ``wait4`` (Linux carries the forked
@@ -89,7 +92,12 @@ def run_child(server: RedisServer, command: list[str]) -> ChildRun:
     started = time.perf_counter()
     vm_hwm = 0
     with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={**os.environ, **env} if env is not None else None,
+        )
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:

@@ -37,7 +37,7 @@ __all__ = ["KeyRecord", "KeyspaceScanner", "ProgressCallback", "ScanOptions"]
 
 @dataclass(frozen=True)
 class ScanOptions:
-    """The knobs of one scan (see ScanSettings)."""
+    """The knobs of one scan (see ScanSettings); ``max_server_cpu`` None: no cap."""
 
     count: int = 1000
     samples: int = 5
@@ -55,7 +55,7 @@ class ScanOptions:
             match=settings.match.encode() if settings.match is not None else None,
             type=settings.type,
             pause_seconds=settings.pause,
-            max_server_cpu=settings.max_server_cpu,
+            max_server_cpu=settings.max_server_cpu if settings.max_server_cpu < 1 else None,
         )
 
 

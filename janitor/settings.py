@@ -107,11 +107,11 @@ class ScanSettings(Section):
     type: str | None = Field(default=None, description="SCAN TYPE filter (string, hash, ...).")
     dbs: list[int] | None = Field(default=None, description="Only these DBs (default: all).")
     pause: Seconds = Field(default=0.0, description="Pause between probe batches (throttle).")
-    max_server_cpu: float | None = Field(
-        default=None,
+    max_server_cpu: float = Field(
+        default=0.2,
         gt=0,
         le=1,
-        description="Share of Redis's main thread the scan may use (0.10 = 10%); unset: no cap.",
+        description="Share of Redis's main thread the scan may use (0.2 = 20%); 1: no cap.",
     )
 
 
