@@ -107,7 +107,12 @@ def calibrate(server: RedisServer) -> tuple[float, float]:
 
 
 def run_mode(
-    server: RedisServer, name: str, budget: float | None, scanning: bool, load: list[str]
+    server: RedisServer,
+    name: str,
+    budget: float | None,
+    scanning: bool,
+    load: list[str],
+    count: int,
 ) -> ModeResult:
     """Run the load once, scanning alongside it when ``scanning``."""
     cpu_before = server_cpu(server)
@@ -118,7 +123,7 @@ def run_mode(
     controller_cpu = 0.0
     while scanning and process.poll() is None:
         scanner = KeyspaceScanner(
-            server.client, IdleMetric.IDLETIME, ScanOptions(max_server_cpu=budget)
+            server.client, IdleMetric.IDLETIME, ScanOptions(count=count, max_server_cpu=budget)
         )
         aggregates = KeyspaceAggregates()
         for batch in scanner.scan([0]):
@@ -151,6 +156,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=1_000_000, help="small keys to generate")
     parser.add_argument("--requests", type=int, default=200_000, help="GETs per load run")
     parser.add_argument("--clients", type=int, default=4, help="redis-benchmark connections")
+    parser.add_argument("--count", type=int, default=1000, help="[scan] count (SCAN COUNT)")
     args = parser.parse_args()
     results: list[ModeResult] = []
     with bench_server() as server:
@@ -158,7 +164,7 @@ def main() -> None:
         cpu_per_exec, cpu_per_key = calibrate(server)
         load = load_command(server, args.requests, args.clients)
         for name, budget, scanning in MODES:
-            results.append(run_mode(server, name, budget, scanning, load))
+            results.append(run_mode(server, name, budget, scanning, load, args.count))
             print(f"{name}: done in {results[-1].seconds:.1f}s", flush=True)
     print(f"\nkeys: {keys:,}; load: {' '.join(load[:1] + load[5:])} (loopback, own server)")
     print(
@@ -171,13 +177,13 @@ def main() -> None:
     )
     for result in results:
         share = result.scan_usec * cpu_per_exec / 1e6 / result.seconds if result.scanned_keys else 0
-        estimate = result.controller_cpu_seconds / result.seconds
+        estimate = f"{result.controller_cpu_seconds / result.seconds:.1%}" if result.budget else "-"
         against = f"{share / result.budget:.0%}" if result.budget else "-"
         print(
             f"{result.name:20s} {result.p50_ms:7.3f}ms {result.p99_ms:7.3f}ms"
             f" {result.rps:9,.0f} {result.scanned_keys / result.seconds:12,.0f}"
             f" {result.server_cpu_seconds / result.seconds:12.1%} {share:11.1%}"
-            f" {estimate:11.1%} {against:>10s}"
+            f" {estimate:>11s} {against:>10s}"
         )
 
 
