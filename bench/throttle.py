@@ -131,8 +131,8 @@ def run_mode(
             scanned += len(batch)
             if process.poll() is not None:
                 break
-        if scanner.budget is not None:
-            controller_cpu += scanner.budget.scan_cpu_seconds
+        if scanner.cpu_budget is not None:
+            controller_cpu += scanner.cpu_budget.scan_cpu_seconds
     output, _ = process.communicate()
     seconds = time.perf_counter() - started
     p50, p99, rps = latency(output)

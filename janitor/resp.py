@@ -54,7 +54,11 @@ class RawConnection:
     def __init__(self, client: redis.Redis) -> None:
         self._pool = client.connection_pool
         self._connection: Any = self._pool.get_connection()
-        self._connection.connect()
+        try:
+            self._connection.connect()
+        except BaseException:
+            self._pool.release(self._connection)
+            raise
         self._reader = hiredis.Reader(notEnoughData=_NOT_ENOUGH_DATA)
         self._surplus: list[Any] = []
         self._owed = 0

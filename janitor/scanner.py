@@ -85,7 +85,7 @@ class KeyspaceScanner:
         self._packer = ProbePacker(idle_metric, options.samples)
         self._clock = clock
         self._sleep = sleep
-        self.budget: CpuBudgetController | None = None
+        self.cpu_budget: CpuBudgetController | None = None
 
     def scan(self, dbs: Iterable[int]) -> Iterator[list[KeyRecord]]:
         """Yield batches of records for every key in ``dbs``, one DB after the other."""
@@ -147,9 +147,9 @@ class KeyspaceScanner:
 
     def _scan_paced(self, client: redis.Redis, db: int, budget: float) -> Iterator[list[KeyRecord]]:
         """Throttled: one batch at a time, spaced so the scan's server CPU stays in budget."""
-        if self.budget is None:
-            self.budget = CpuBudgetController(budget, max_count=self._options.count)
-        pacing = self.budget
+        if self.cpu_budget is None:
+            self.cpu_budget = CpuBudgetController(budget, max_count=self._options.count)
+        pacing = self.cpu_budget
         sampler = ServerSampler(client)
         with RawConnection(client) as wire:
             cursor = 0

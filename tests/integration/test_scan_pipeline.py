@@ -52,8 +52,8 @@ def test_many_small_batches_give_every_key_once_with_exact_metadata(
         assert (record.type, record.size_bytes, record.ttl_ms is not None) == (kind, size, expires)
         assert record.idle_seconds is not None and record.idle_seconds >= 10_000
     if max_server_cpu is not None:
-        assert scanner.budget is not None and scanner.budget.scan_cpu_seconds > 0
-        assert 10 <= scanner.budget.count <= 25
+        assert scanner.cpu_budget is not None and scanner.cpu_budget.scan_cpu_seconds > 0
+        assert 10 <= scanner.cpu_budget.count <= 25
     client = redis_server.client()
     assert all(client.object("idletime", key) >= 10_000 for key in list(records)[:50])
 
