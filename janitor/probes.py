@@ -21,9 +21,7 @@ from janitor.server_info import IdleMetric
 
 PROBES_PER_KEY = 4
 _TRACKING_ERRORS = ("idle time not tracked", "access frequency not tracked")
-_TYPE_NAMES = {
-    name.encode(): name for name in ("string", "list", "set", "zset", "hash", "stream", "none")
-}
+_TYPE_NAMES = {name.encode(): name for name in ("string", "list", "set", "zset", "hash", "stream")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +134,13 @@ def decode_probes(
     for key, size, staleness, pttl, key_type in zip(
         keys, stream, stream, stream, stream, strict=True
     ):
+        type_name = names.get(key_type)  # None for b"none", module types, errors, nil
         if (
-            size.__class__ is not int
+            type_name is None
+            or size.__class__ is not int
             or staleness.__class__ is not int
             or pttl.__class__ is not int
             or pttl == -2
-            or key_type.__class__ is not bytes
-            or key_type == b"none"
         ):
             record = _unusual_record(db, key, (size, staleness, pttl, key_type), is_freq)
             if record is not None:
@@ -152,7 +150,7 @@ def decode_probes(
             new_record(
                 db,
                 key,
-                names.get(key_type) or key_type.decode(),
+                type_name,
                 size,
                 None if is_freq else staleness,
                 staleness if is_freq else None,

@@ -141,3 +141,8 @@ def test_batch_aggregation_matches_the_bucket_functions() -> None:
     assert batched.prefixes_truncated
     biggest = sorted(records, key=lambda r: -r.size_bytes)[:3]
     assert [r.size_bytes for r in batched.top_keys()] == [r.size_bytes for r in biggest]
+
+
+def test_module_types_keep_their_name() -> None:
+    records = decode_probes(0, [b"doc"], [300, 2, -1, b"ReJSON-RL"], IdleMetric.IDLETIME)
+    assert records == [KeyRecord(0, b"doc", "ReJSON-RL", 300, 2, None, None)]
