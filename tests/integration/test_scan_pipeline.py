@@ -87,3 +87,15 @@ def test_acl_refusal_mid_pipeline_raises_and_leaves_the_pool_usable(
 def test_empty_database_yields_nothing(redis_server: RedisServer) -> None:
     scanner = KeyspaceScanner(redis_server.client, IdleMetric.IDLETIME, ScanOptions())
     assert list(scanner.scan([0])) == []
+
+
+def test_abandoned_scan_leaves_the_client_usable(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    for index in range(100):
+        client.set(f"k{index}", "v")
+    scanner = KeyspaceScanner(lambda db: client, IdleMetric.IDLETIME, ScanOptions(count=10))
+    batches = scanner.scan([0])
+    assert next(batches)
+    batches.close()  # the next batch is still on the wire
+    assert client.get("k1") == b"v"
+    assert len(scanned(scanner)) == 100
