@@ -66,7 +66,9 @@ class KeyspaceScanner:
     """Walks the DBs of one instance and yields KeyRecords in batches.
 
     ``probe(client, db, keys)`` probes one batch on its own; a subclass that overrides it (to
-    watch or disturb every batch) gets a scan that calls it batch by batch, without overlap.
+    watch or disturb every batch, as tests do) gets a scan that calls it batch by batch, with
+    neither overlap nor CPU budget. ``cpu_budget`` is the pacing controller once a paced scan
+    has started (None when unthrottled).
     """
 
     def __init__(
