@@ -99,3 +99,22 @@ def test_abandoned_scan_leaves_the_client_usable(redis_server: RedisServer) -> N
     batches.close()  # the next batch is still on the wire
     assert client.get("k1") == b"v"
     assert len(scanned(scanner)) == 100
+
+
+def test_keys_deleted_while_the_pipeline_runs_are_skipped(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    for index in range(2000):
+        client.set(f"k:{index}", "v")
+    scanner = KeyspaceScanner(redis_server.client, IdleMetric.IDLETIME, ScanOptions(count=50))
+    batches = []
+    for batch in scanner.scan([0]):
+        if not batches:
+            seen = {record.key for record in batch}
+            doomed = [key for key in client.scan_iter(count=1000) if key not in seen]
+            client.delete(*doomed)
+        batches.append(batch)
+    # Batch 2 was already probed when the keys went; every later probe found them gone.
+    assert batches[0]
+    assert len(batches) >= 3, "no batch was probed after the deletion"
+    assert all(not batch for batch in batches[2:])
+    assert sum(len(batch) for batch in batches) < 2000
