@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from janitor.aggregates import KeyspaceAggregates
 from janitor.connection import RedisTarget, redis_errors
 from janitor.logs import get_logger
-from janitor.scanner import KeyRecord, KeyspaceScanner, ScanOptions
+from janitor.scanner import KeyRecord, KeyspaceScanner, ScanOptions, cyclic_gc_paused
 from janitor.server_info import IdleMetric, ServerInfo, read_server_info
 from janitor.settings import Settings
 
@@ -93,11 +93,12 @@ def scan_instance(
             target.client, server.idle_metric, ScanOptions.from_settings(settings.scan), advance
         )
         log.info("scan.started", dbs=dbs, keys_expected=total, idle_metric=server.idle_metric)
-        for batch in scanner.scan(dbs):
-            aggregates.add_all(batch)
-            if on_record is not None:
-                for record in batch:
-                    on_record(record)
+        with cyclic_gc_paused():
+            for batch in scanner.scan(dbs):
+                aggregates.add_all(batch)
+                if on_record is not None:
+                    for record in batch:
+                        on_record(record)
     duration = time.monotonic() - started
     log.info(
         "scan.finished",

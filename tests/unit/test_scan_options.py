@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from janitor.errors import ConfigError
-from janitor.scanner import ScanOptions
+from janitor.scanner import ScanOptions, cyclic_gc_paused
 from janitor.settings import load_settings
 
 
@@ -31,3 +33,23 @@ def test_budget_from_the_environment() -> None:
 def test_budget_outside_zero_to_one_is_a_config_error(bad: float) -> None:
     with pytest.raises(ConfigError, match="max_server_cpu"):
         options(max_server_cpu=bad)
+
+
+def fail_while_paused() -> None:
+    with cyclic_gc_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("scan failed")
+
+
+def test_gc_pause_restores_the_collector_even_on_error() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError, match="scan failed"):
+        fail_while_paused()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cyclic_gc_paused():
+            pass
+        assert not gc.isenabled(), "a collector that was off stays off"
+    finally:
+        gc.enable()
