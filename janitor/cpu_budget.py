@@ -74,7 +74,7 @@ class CpuBudgetController:
         budget: float,
         max_count: int,
         min_count: int = 10,
-        cycle_seconds: float = 0.05,
+        cycle_seconds: float = 0.02,
         smoothing: float = 0.3,
     ) -> None:
         if not 0 < budget <= 1:

@@ -103,9 +103,9 @@ def test_batch_size_shrinks_with_the_budget_within_bounds() -> None:
         server = SimulatedServer(4e-6, 0.0, "steady")
         controller = CpuBudgetController(budget, max_count=1000, min_count=10)
         sizes[budget] = run_scan(server, controller, keys=50_000)[-5]
-    # budget * 50 ms of CPU per batch at 4 µs a key: 125 keys at 1 %, 625 at 5 %, capped at 1000.
-    assert sizes[0.01] == pytest.approx(125, rel=0.05)
-    assert sizes[0.05] == pytest.approx(625, rel=0.05)
+    # budget * 20 ms of CPU per batch at 4 µs a key: 50 keys at 1 %, 250 at 5 %, capped at 1000.
+    assert sizes[0.01] == pytest.approx(50, rel=0.05)
+    assert sizes[0.05] == pytest.approx(250, rel=0.05)
     assert sizes[0.5] == 1000
 
 
