@@ -2,9 +2,9 @@
 
 Starts its own redis-server on a free loopback port, fills it, then for each mode — janitor
 off, ``max_server_cpu`` 0.05, 0.20, unthrottled — runs one bounded ``redis-benchmark`` GET load
-against that server while the janitor scans over and over (in this process, through the same
-scanner and aggregates as ``redis-janitor report``) until the load is done. Prints the load's
-p50/p99 latency per mode and the server CPU share the scan used against its budget:
+against that server while a janitor scans over and over (a child process at ``--nice``, through
+the same scanner and aggregates as ``redis-janitor report``) until the load is done. Prints the
+load's p50/p99 latency per mode and the server CPU share the scan used against its budget:
 
 - measured: the execution time of the scan's own commands (INFO commandstats ``usec`` of SCAN,
   MEMORY USAGE, OBJECT, PTTL, TYPE, INFO) times the ratio of main-thread CPU (INFO cpu) to that
@@ -13,7 +13,7 @@ p50/p99 latency per mode and the server CPU share the scan used against its budg
 - controller: the scan's own running estimate (janitor.cpu_budget), for comparison;
 - server busy: the main thread's total CPU share (load plus scan) from INFO cpu.
 
-    .venv/bin/python bench/throttle.py --keys 1000000 --requests 200000
+    .venv/bin/python bench/throttle.py --keys 1000000 --requests 200000 [--nice 10]
 """
 
 from __future__ import annotations
@@ -21,9 +21,13 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import multiprocessing
+import os
 import subprocess
 import time
 from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
 
 from support import bench_server, populate, server_cpu
 
@@ -106,6 +110,35 @@ def calibrate(server: RedisServer) -> tuple[float, float]:
     return cpu / ((scan_command_usec(server) - usec_before) / 1e6), cpu / keys
 
 
+def scan_until_stopped(
+    server: RedisServer,
+    budget: float | None,
+    count: int,
+    niceness: int,
+    measuring: Event,
+    stop: Event,
+    results: Queue[tuple[int, float]],
+) -> None:
+    """Child process: scan over and over; count keys and controller CPU while ``measuring``."""
+    os.nice(niceness)
+    scanned, controller_cpu = 0, 0.0
+    while not stop.is_set():
+        options = ScanOptions(count=count, max_server_cpu=budget)
+        scanner = KeyspaceScanner(server.client, IdleMetric.IDLETIME, options)
+        aggregates = KeyspaceAggregates()
+        seen_cpu = 0.0
+        for batch in scanner.scan([0]):
+            aggregates.add_all(batch)
+            spent = scanner.cpu_budget.scan_cpu_seconds if scanner.cpu_budget else 0.0
+            if measuring.is_set():
+                scanned += len(batch)
+                controller_cpu += spent - seen_cpu
+            seen_cpu = spent
+            if stop.is_set():
+                break
+    results.put((scanned, controller_cpu))
+
+
 def run_mode(
     server: RedisServer,
     name: str,
@@ -113,41 +146,34 @@ def run_mode(
     scanning: bool,
     load: list[str],
     count: int,
+    niceness: int,
 ) -> ModeResult:
-    """Run the load once, scanning alongside it when ``scanning``."""
+    """Run the load once, with a janitor scanning alongside it (in a child) when ``scanning``."""
+    context = multiprocessing.get_context("fork")
+    measuring, stop = context.Event(), context.Event()
+    results: Queue[tuple[int, float]] = context.Queue()
+    child = context.Process(
+        target=scan_until_stopped,
+        args=(server, budget, count, niceness, measuring, stop, results),
+    )
+    if scanning:
+        child.start()
+        time.sleep(0.5)  # let the scan (and its controller) settle before the window opens
+    measuring.set()
     cpu_before = server_cpu(server)
     usec_before = scan_command_usec(server)
     started = time.perf_counter()
-    process = subprocess.Popen(load, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    scanned = 0
-    controller_cpu = 0.0
-    while scanning and process.poll() is None:
-        scanner = KeyspaceScanner(
-            server.client, IdleMetric.IDLETIME, ScanOptions(count=count, max_server_cpu=budget)
-        )
-        aggregates = KeyspaceAggregates()
-        for batch in scanner.scan([0]):
-            aggregates.add_all(batch)
-            scanned += len(batch)
-            if process.poll() is not None:
-                break
-        if scanner.cpu_budget is not None:
-            controller_cpu += scanner.cpu_budget.scan_cpu_seconds
-    output, _ = process.communicate()
+    output = subprocess.run(load, capture_output=True, text=True, check=True).stdout
     seconds = time.perf_counter() - started
+    cpu, usec = server_cpu(server) - cpu_before, scan_command_usec(server) - usec_before
+    measuring.clear()
+    scanned, controller_cpu = 0, 0.0
+    if scanning:
+        stop.set()
+        scanned, controller_cpu = results.get(timeout=120)
+        child.join()
     p50, p99, rps = latency(output)
-    return ModeResult(
-        name,
-        budget,
-        seconds,
-        server_cpu(server) - cpu_before,
-        scan_command_usec(server) - usec_before,
-        scanned,
-        controller_cpu,
-        p50,
-        p99,
-        rps,
-    )
+    return ModeResult(name, budget, seconds, cpu, usec, scanned, controller_cpu, p50, p99, rps)
 
 
 def main() -> None:
@@ -157,6 +183,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200_000, help="GETs per load run")
     parser.add_argument("--clients", type=int, default=4, help="redis-benchmark connections")
     parser.add_argument("--count", type=int, default=1000, help="[scan] count (SCAN COUNT)")
+    parser.add_argument("--nice", type=int, default=0, help="niceness of the scanning process")
     args = parser.parse_args()
     results: list[ModeResult] = []
     with bench_server() as server:
@@ -164,9 +191,10 @@ def main() -> None:
         cpu_per_exec, cpu_per_key = calibrate(server)
         load = load_command(server, args.requests, args.clients)
         for name, budget, scanning in MODES:
-            results.append(run_mode(server, name, budget, scanning, load, args.count))
+            results.append(run_mode(server, name, budget, scanning, load, args.count, args.nice))
             print(f"{name}: done in {results[-1].seconds:.1f}s", flush=True)
     print(f"\nkeys: {keys:,}; load: {' '.join(load[:1] + load[5:])} (loopback, own server)")
+    print(f"janitor scanning in a child process at nice {args.nice}, SCAN COUNT {args.count}")
     print(
         f"calibration (scan alone): {cpu_per_key * 1e6:.2f} µs of server CPU per key, "
         f"{cpu_per_exec:.2f} s of main-thread CPU per s of command execution"
