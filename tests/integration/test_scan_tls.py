@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -37,8 +38,10 @@ def make_certificates(directory: Path) -> dict[str, Path]:
             *server_out,
         ],
     ]
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is needed to make the test certificates (.ci/run installs it)"
     for command in commands:
-        subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True)
+        subprocess.run([openssl, *map(str, command)], check=True, capture_output=True)
     return paths
 
 
