@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -31,6 +32,10 @@ TTL_BUCKETS: tuple[tuple[str, float], ...] = (
     ("ge_7d", float("inf")),
 )
 TTL_NONE = "none"
+_IDLE_LIMITS = tuple(limit for _, limit in IDLE_BUCKETS[:-1])
+_IDLE_LABELS = tuple(label for label, _ in IDLE_BUCKETS)
+_TTL_LIMITS_MS = tuple(int(limit * 1000) for _, limit in TTL_BUCKETS[:-1])
+_TTL_LABELS = tuple(label for label, _ in TTL_BUCKETS)
 OTHER_PREFIX = b"(other)"
 NO_PREFIX = b""
 _Name = TypeVar("_Name")
@@ -74,10 +79,8 @@ def ttl_bucket(ttl_ms: int | None) -> str:
 
 def key_prefix(key: bytes, separators: bytes) -> bytes:
     """Return ``key`` up to (not including) the first separator byte, or b"" when it has none."""
-    for index, byte in enumerate(key):
-        if byte in separators:
-            return key[:index]
-    return NO_PREFIX
+    found = [index for index in (key.find(bytes((byte,))) for byte in separators) if index >= 0]
+    return key[: min(found)] if found else NO_PREFIX
 
 
 @dataclass
@@ -100,20 +103,65 @@ class KeyspaceAggregates:
 
     def add(self, record: KeyRecord) -> None:
         """Account for one key."""
-        size = record.size_bytes
-        self.total.add(size)
-        _tally(self.by_db, record.db).add(size)
-        _tally(self.by_type, record.type).add(size)
-        _tally(self.size_histogram, size_bucket(size)).add(size)
-        _tally(self.idle_histogram, idle_bucket(record.idle_seconds)).add(size)
-        _tally(self.ttl_histogram, ttl_bucket(record.ttl_ms)).add(size)
-        self._add_prefix(key_prefix(record.key, self.separators), size)
-        self._add_top(record)
+        self.add_all((record,))
 
     def add_all(self, records: Iterable[KeyRecord]) -> None:
-        """Account for every record in ``records``."""
+        """Account for every record in ``records`` (the fast path: call it once per batch).
+
+        Records are first counted per distinct (db, type, size bucket, idle bucket, TTL bucket,
+        prefix) in a batch-local table, which is then folded into the histograms, so the
+        per-key work is one tuple and one dict update.
+        """
+        batch: dict[tuple[int, str, int, str, str, bytes], list[int]] = {}
+        separators = self.separators
+        single_separator = len(separators) == 1
+        idle_limits, idle_labels = _IDLE_LIMITS, _IDLE_LABELS
+        ttl_limits, ttl_labels = _TTL_LIMITS_MS, _TTL_LABELS
+        top_floor = self._top_floor()
         for record in records:
-            self.add(record)
+            size = record.size_bytes
+            idle = record.idle_seconds
+            ttl = record.ttl_ms
+            key = record.key
+            if single_separator:
+                found = key.find(separators)
+                prefix = key[:found] if found >= 0 else NO_PREFIX
+            else:
+                prefix = key_prefix(key, separators)
+            combo = (
+                record.db,
+                record.type,
+                1 << (size - 1).bit_length() if size > 1 else 1,
+                IDLE_NOT_TRACKED if idle is None else idle_labels[bisect_right(idle_limits, idle)],
+                TTL_NONE if ttl is None else ttl_labels[bisect_right(ttl_limits, ttl)],
+                prefix,
+            )
+            tally = batch.get(combo)
+            if tally is None:
+                batch[combo] = [1, size]
+            else:
+                tally[0] += 1
+                tally[1] += size
+            if size > top_floor:
+                self._add_top(record)
+                top_floor = self._top_floor()
+        self._fold(batch)
+
+    def _fold(self, batch: dict[tuple[int, str, int, str, str, bytes], list[int]]) -> None:
+        for (db, type_name, size_limit, idle, ttl, prefix), (keys, size) in batch.items():
+            self.total.add(size, keys)
+            _tally(self.by_db, db).add(size, keys)
+            _tally(self.by_type, type_name).add(size, keys)
+            _tally(self.size_histogram, size_limit).add(size, keys)
+            _tally(self.idle_histogram, idle).add(size, keys)
+            _tally(self.ttl_histogram, ttl).add(size, keys)
+            self._add_prefix(prefix, size, keys)
+
+    def _top_floor(self) -> int:
+        """The size a key must exceed to enter the top-N (-1 while there is room)."""
+        if self.top_n <= 0:
+            return 1 << 62
+        return self._top[0][0] if len(self._top) >= self.top_n else -1
 
     def merge(self, other: KeyspaceAggregates) -> None:
         """Fold another instance's aggregates into this one (for the all-instances view)."""

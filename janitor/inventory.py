@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 from janitor.aggregates import KeyspaceAggregates
 from janitor.connection import RedisTarget, redis_errors
+from janitor.cpu_budget import CpuBudgetController
 from janitor.logs import get_logger
-from janitor.scanner import KeyRecord, KeyspaceScanner, ScanOptions
+from janitor.scanner import KeyRecord, KeyspaceScanner, ScanOptions, cyclic_gc_paused
 from janitor.server_info import IdleMetric, ServerInfo, read_server_info
 from janitor.settings import Settings
 
@@ -60,6 +61,17 @@ def compatibility_warnings(server: ServerInfo) -> list[str]:
     return warnings
 
 
+def _budget_fields(budget: CpuBudgetController | None, duration: float) -> dict[str, float]:
+    """What a paced scan cost Redis, for the ``scan.finished`` log line (nothing when unpaced)."""
+    if budget is None:
+        return {}
+    return {
+        "max_server_cpu": budget.budget,
+        "server_cpu_seconds": round(budget.scan_cpu_seconds, 3),
+        "server_cpu_share": round(budget.scan_cpu_seconds / duration, 3) if duration > 0 else 0.0,
+    }
+
+
 def scan_instance(
     target: RedisTarget,
     settings: Settings,
@@ -93,17 +105,19 @@ def scan_instance(
             target.client, server.idle_metric, ScanOptions.from_settings(settings.scan), advance
         )
         log.info("scan.started", dbs=dbs, keys_expected=total, idle_metric=server.idle_metric)
-        for batch in scanner.scan(dbs):
-            for record in batch:
-                aggregates.add(record)
+        with cyclic_gc_paused():
+            for batch in scanner.scan(dbs):
+                aggregates.add_all(batch)
                 if on_record is not None:
-                    on_record(record)
+                    for record in batch:
+                        on_record(record)
     duration = time.monotonic() - started
     log.info(
         "scan.finished",
         scanned_keys=aggregates.total.keys,
         scanned_bytes=aggregates.total.bytes,
         duration_seconds=round(duration, 3),
+        **_budget_fields(scanner.cpu_budget, duration),
     )
     return InstanceScan(
         display=target.display,

@@ -108,6 +108,12 @@ class ScanSettings(Section):
     type: str | None = Field(default=None, description="SCAN TYPE filter (string, hash, ...).")
     dbs: list[int] | None = Field(default=None, description="Only these DBs (default: all).")
     pause: Seconds = Field(default=0.0, description="Pause between probe batches (throttle).")
+    max_server_cpu: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description="Share of Redis's main thread the scan may use (0.2 = 20%); 1: no cap.",
+    )
 
 
 class ReportSettings(Section):

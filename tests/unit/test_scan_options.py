@@ -1,0 +1,55 @@
+"""The [scan] settings that drive the scanner's speed and its server-CPU budget."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from janitor.errors import ConfigError
+from janitor.scanner import ScanOptions, cyclic_gc_paused
+from janitor.settings import load_settings
+
+
+def options(**scan: object) -> ScanOptions:
+    return ScanOptions.from_settings(load_settings(None, overrides={"scan": scan}, environ={}).scan)
+
+
+def test_default_budget_is_a_fifth_of_the_main_thread() -> None:
+    assert options().max_server_cpu == 0.2
+
+
+def test_budget_of_one_means_no_cap() -> None:
+    assert options(max_server_cpu=1).max_server_cpu is None
+    assert options(max_server_cpu=0.05).max_server_cpu == 0.05
+
+
+def test_budget_from_the_environment() -> None:
+    settings = load_settings(None, environ={"JANITOR_SCAN__MAX_SERVER_CPU": "0.1"})
+    assert ScanOptions.from_settings(settings.scan).max_server_cpu == 0.1
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, 1.5])
+def test_budget_outside_zero_to_one_is_a_config_error(bad: float) -> None:
+    with pytest.raises(ConfigError, match="max_server_cpu"):
+        options(max_server_cpu=bad)
+
+
+def fail_while_paused() -> None:
+    with cyclic_gc_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("scan failed")
+
+
+def test_gc_pause_restores_the_collector_even_on_error() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError, match="scan failed"):
+        fail_while_paused()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cyclic_gc_paused():
+            pass
+        assert not gc.isenabled(), "a collector that was off stays off"
+    finally:
+        gc.enable()
