@@ -76,6 +76,9 @@ def render_report(document: Mapping[str, Any], console: Console) -> None:
         )
         for warning in instance["warnings"]:
             console.print(f"  [yellow]warning:[/yellow] {warning}")
+    if not document["scanned_keys"]:
+        console.print("No keys: the selected databases are empty (or nothing matched).")
+        return
     console.print(top_keys_table(document["top_keys"]))
     console.print(_tally_table("By DB", "db", [(str(r["db"]), r) for r in document["by_db"]]))
     console.print(_tally_table("By type", "type", [(r["type"], r) for r in document["by_type"]]))

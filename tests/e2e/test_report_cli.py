@@ -177,3 +177,10 @@ def test_logs_are_json_lines_with_run_id_and_instance(
     assert finished[0]["run_id"] == result.json()["run_id"]
     assert finished[0]["instance"] == redis_server.url
     assert finished[0]["scanned_keys"] == 1
+
+
+def test_text_report_of_an_empty_instance_says_so(redis_server: RedisServer, run_cli: Run) -> None:
+    result = run_cli("report", "--url", redis_server.url)
+    assert result.exit_code == 0, result.stderr
+    assert "No keys: the selected databases are empty" in result.stdout
+    assert "Largest keys" not in result.stdout
