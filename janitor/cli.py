@@ -43,6 +43,12 @@ class AppContext:
     fmt: str
 
 
+def _remember_format(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """Note ``--format`` as soon as it is parsed, so even early errors come out as JSON."""
+    _requested_format["format"] = value
+    return value
+
+
 def common_options(command: F) -> F:
     """Add ``--config``, ``--url`` (repeatable), ``--format`` and ``--log-level``."""
     decorators = [
@@ -65,6 +71,7 @@ def common_options(command: F) -> F:
             default="text",
             show_default=True,
             help="json: one JSON document on stdout.",
+            callback=_remember_format,
         ),
         click.option(
             "--log-level",
@@ -281,6 +288,7 @@ def _parse_cli_duration(flag: str, text: str | None) -> float | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and map failures onto the exit-code contract."""
+    configure_logging()  # until the settings are loaded: info and up, to stderr
     try:
         result = cli.main(args=argv, prog_name="redis-janitor", standalone_mode=False)
     except click.exceptions.UsageError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import stat
 import subprocess
@@ -231,3 +232,11 @@ def test_on_a_terminal_run_asks_and_a_no_changes_nothing(redis_server: RedisServ
     accepted = run_on_a_terminal(args, b"y\n")
     assert accepted.returncode == 0, accepted.stderr
     assert redis_server.client().dbsize() == 1
+
+
+def test_usage_error_before_settings_keeps_stdout_clean(run_cli: Run) -> None:
+    result = run_cli("run", "--match", "x", "--format", "json")
+    assert result.exit_code == 64
+    assert "need --action" in result.stderr
+    assert "command.failed" not in result.stdout + result.stderr  # a debug event stays silent
+    assert json.loads(result.stdout)["error"]["exit_code"] == 64
