@@ -13,7 +13,7 @@ import click
 import structlog
 
 from janitor.cli import cli, common_options, prepare
-from janitor.cli_rules import require_consent, rule_options, rule_overrides
+from janitor.cli_rules import RuleFlags, require_consent, rule_options
 from janitor.connection import RedisTarget, redis_errors, targets_from_settings
 from janitor.errors import JanitorError
 from janitor.headroom_meter import model_meter
@@ -53,23 +53,14 @@ def rescue(
     log_level: str | None,
     dry_run: bool,
     yes: bool,
-    match: tuple[str, ...],
-    min_size: str | None,
-    min_idle: str | None,
-    key_types: tuple[str, ...],
-    action: str | None,
-    expire_in: str | None,
-    archive_dir: Path | None,
-    dbs: tuple[int, ...],
+    rule_flags: RuleFlags,
 ) -> int:
     """Lift a MISCONF write block, free memory by policy, prove a BGSAVE, restore the settings.
 
     Exit 0 only when every instance accepts writes with its original settings after a
     successful save (or needed no rescue); 2 otherwise, saying what remains.
     """
-    overrides = rule_overrides(
-        match, min_size, min_idle, key_types, action, expire_in, archive_dir, dbs
-    )
+    overrides = rule_flags.overrides()
     app = prepare(config_path, urls, fmt, log_level, overrides)
     ask = require_consent(dry_run, yes, "rescue")
     targets = targets_from_settings(app.settings)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -65,7 +67,8 @@ def require_consent(dry_run: bool, yes: bool, what: str) -> bool:
 
 
 def rule_options(command: F) -> F:
-    """Add the ad-hoc rule flags shared by ``run`` and ``rescue`` (see ``rule_overrides``)."""
+    """Add the ad-hoc rule flags shared by ``run`` and ``rescue``; the command receives them
+    together as one ``rule_flags: RuleFlags`` argument."""
     decorators = [
         click.option("--match", multiple=True, help="Ad-hoc rule: key glob (repeatable)."),
         click.option("--min-size", help="Ad-hoc rule: at least this size, e.g. 1MiB."),
@@ -80,25 +83,47 @@ def rule_options(command: F) -> F:
         ),
         click.option("--db", "dbs", type=int, multiple=True, help="Only this DB (repeatable)."),
     ]
+
+    @functools.wraps(command)
+    def with_rule_flags(*args: Any, **kwargs: Any) -> Any:
+        flags = RuleFlags(**{name: kwargs.pop(name) for name in _RULE_FLAG_NAMES})
+        return command(*args, rule_flags=flags, **kwargs)
+
+    wrapped: Any = with_rule_flags
     for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+        wrapped = decorator(wrapped)
+    return cast(F, wrapped)
 
 
-def rule_overrides(
-    match: tuple[str, ...],
-    min_size: str | None,
-    min_idle: str | None,
-    key_types: tuple[str, ...],
-    action: str | None,
-    expire_in: str | None,
-    archive_dir: Path | None,
-    dbs: tuple[int, ...],
-    goal: str | None = None,
-) -> dict[str, Any]:
-    """The settings overrides the rule flags stand for (policy, archive dir, DBs)."""
-    return {
-        "policy": adhoc_policy(match, min_size, min_idle, key_types, action, expire_in, goal),
-        "archive": {"dir": archive_dir},
-        "scan": {"dbs": list(dbs) or None},
-    }
+@dataclass(frozen=True)
+class RuleFlags:
+    """The ad-hoc rule flags of one ``run`` or ``rescue`` invocation, as typed."""
+
+    match: tuple[str, ...]
+    min_size: str | None
+    min_idle: str | None
+    key_types: tuple[str, ...]
+    action: str | None
+    expire_in: str | None
+    archive_dir: Path | None
+    dbs: tuple[int, ...]
+
+    def overrides(self, goal: str | None = None) -> dict[str, Any]:
+        """The settings overrides these flags stand for (policy, archive dir, DBs)."""
+        policy = adhoc_policy(
+            self.match,
+            self.min_size,
+            self.min_idle,
+            self.key_types,
+            self.action,
+            self.expire_in,
+            goal,
+        )
+        return {
+            "policy": policy,
+            "archive": {"dir": self.archive_dir},
+            "scan": {"dbs": list(self.dbs) or None},
+        }
+
+
+_RULE_FLAG_NAMES = tuple(field.name for field in fields(RuleFlags))

@@ -10,7 +10,7 @@ import click
 import structlog
 
 from janitor.cli import cli, common_options, prepare
-from janitor.cli_rules import require_consent, rule_options, rule_overrides
+from janitor.cli_rules import RuleFlags, require_consent, rule_options
 from janitor.connection import targets_from_settings
 from janitor.cycle import CycleOptions, CycleResult
 from janitor.errors import ExitCode, JanitorError, UsageError
@@ -58,20 +58,11 @@ def run(
     dry_run: bool,
     yes: bool,
     goal: str | None,
-    match: tuple[str, ...],
-    min_size: str | None,
-    min_idle: str | None,
-    key_types: tuple[str, ...],
-    action: str | None,
-    expire_in: str | None,
-    archive_dir: Path | None,
-    dbs: tuple[int, ...],
+    rule_flags: RuleFlags,
     metrics_textfile: Path | None,
 ) -> int:
     """One cycle: headroom → scan → plan → act (expire/archive/delete) → headroom again."""
-    overrides = rule_overrides(
-        match, min_size, min_idle, key_types, action, expire_in, archive_dir, dbs, goal
-    )
+    overrides = rule_flags.overrides(goal)
     overrides["metrics"] = {"textfile": metrics_textfile}
     app = prepare(config_path, urls, fmt, log_level, overrides)
     ask = require_consent(dry_run, yes, "run")
