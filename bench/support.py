@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from janitor.cpu_budget import server_cpu_seconds  # noqa: E402
+from janitor.domain.cpu_budget import server_cpu_seconds  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 
 CLI = str(Path(sys.executable).with_name("redis-janitor"))

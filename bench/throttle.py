@@ -10,7 +10,7 @@ load's p50/p99 latency per mode and the server CPU share the scan used against i
   MEMORY USAGE, OBJECT, PTTL, TYPE, INFO) times the ratio of main-thread CPU (INFO cpu) to that
   execution time, calibrated by one scan alone before the load starts (the rest is reading
   queries and writing replies), over the wall time;
-- controller: the scan's own running estimate (janitor.cpu_budget), for comparison;
+- controller: the scan's own running estimate (janitor.domain.cpu_budget), for comparison;
 - server busy: the main thread's total CPU share (load plus scan) from INFO cpu.
 
     .venv/bin/python bench/throttle.py --keys 1000000 --requests 200000 [--nice 10]
@@ -31,10 +31,10 @@ from multiprocessing.synchronize import Event
 
 from support import bench_server, populate, server_cpu
 
-from janitor.aggregates import KeyspaceAggregates
-from janitor.cpu_budget import SCAN_COMMANDS
-from janitor.scanner import KeyspaceScanner, ScanOptions
-from janitor.server_info import IdleMetric
+from janitor.adapters.redis.scanner import KeyspaceScanner, ScanOptions
+from janitor.domain.aggregates import KeyspaceAggregates
+from janitor.domain.cpu_budget import SCAN_COMMANDS
+from janitor.domain.server import IdleMetric
 from tests.support.redis_server import RedisServer
 
 MODES: tuple[tuple[str, float | None, bool], ...] = (

@@ -1,5 +1,5 @@
 """Allows ``python -m janitor``."""
 
-from janitor.cli import main
+from janitor.cli.main import main
 
 main()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from janitor.rescue_state import pending_restores
+from janitor.adapters.files.rescue_record import pending_restores
 from tests.conftest import CliResult
 from tests.support.forkfail import FORK_ENOMEM_LINE, MISCONF_CONFIG, FaultyRedisFactory
 from tests.support.incident import (

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from janitor.rescue_state import pending_restores
+from janitor.adapters.files.rescue_record import pending_restores
 from tests.conftest import CLI, CliResult, clean_env
 from tests.support.forkfail import MISCONF_CONFIG, FaultyRedisFactory, bgsave_finished
 from tests.support.incident import (

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from janitor.actions import ActionHooks, KeyActor, read_proto_max_bulk_len
-from janitor.archive import ArchiveReader, ArchiveWriter
-from janitor.connection import RedisTarget
-from janitor.cycle import CycleOptions, run_cycle
-from janitor.planner import PlannedAction
-from janitor.scanner import KeyspaceScanner, ScanOptions
-from janitor.server_info import read_server_info
-from janitor.settings import load_settings
+from janitor.adapters.files.archive import ArchiveReader, ArchiveWriter
+from janitor.adapters.redis.connection import RedisTarget
+from janitor.adapters.redis.key_actions import ActionHooks, KeyActor, read_proto_max_bulk_len
+from janitor.adapters.redis.scanner import KeyspaceScanner, ScanOptions
+from janitor.app.instance_pass import CycleOptions, run_cycle
+from janitor.config.settings import load_settings
+from janitor.domain.planner import PlannedAction
+from janitor.domain.server import read_server_info
 from tests.conftest import RedisFactory
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer, wait_for

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from janitor.actions import ActionHooks
-from janitor.connection import RedisTarget
-from janitor.cycle import CycleOptions, HeadroomSnapshot, info_headroom_meter, run_cycle
-from janitor.planner import PlannedAction
-from janitor.settings import Settings, load_settings
+from janitor.adapters.redis.connection import RedisTarget
+from janitor.adapters.redis.key_actions import ActionHooks
+from janitor.app.instance_pass import CycleOptions, HeadroomSnapshot, info_headroom_meter, run_cycle
+from janitor.config.settings import Settings, load_settings
+from janitor.domain.planner import PlannedAction
 from tests.conftest import RedisFactory
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer

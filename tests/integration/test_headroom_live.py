@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from janitor.connection import RedisTarget
-from janitor.headroom import measure_headroom, predict_after_freeing
-from janitor.settings import Settings, load_settings
+from janitor.adapters.redis.connection import RedisTarget
+from janitor.app.headroom import measure_headroom, predict_after_freeing
+from janitor.config.settings import Settings, load_settings
 from tests.conftest import RedisFactory
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer, wait_for

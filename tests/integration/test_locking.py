@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import structlog
 
-from janitor.connection import RedisTarget
-from janitor.errors import LockHeldError
-from janitor.locking import LOCK_KEY, RedisLock, instance_lock
-from janitor.settings import Settings, load_settings
+from janitor.adapters.redis.connection import RedisTarget
+from janitor.adapters.redis.lock import LOCK_KEY, RedisLock, instance_lock
+from janitor.config.settings import Settings, load_settings
+from janitor.core.errors import LockHeldError
 from tests.conftest import RedisFactory
 from tests.support.redis_server import RedisServer, wait_for
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from janitor.connection import redis_errors
-from janitor.errors import ExitCode, WritesRefusedError
-from janitor.misconf_diagnosis import diagnose_misconf, persistence_section
-from janitor.persistence import is_misconf_error, read_persistence_state
+from janitor.adapters.redis.connection import redis_errors
+from janitor.app.rescue.diagnosis import diagnose_misconf, persistence_section
+from janitor.core.errors import ExitCode, WritesRefusedError
+from janitor.domain.persistence import is_misconf_error, read_persistence_state
 from tests.support.forkfail import (
     FORK_ENOMEM_LINE,
     MISCONF_CONFIG,

@@ -18,14 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from janitor.connection import RedisTarget
-from janitor.errors import LockHeldError, RedisPermissionError
-from janitor.logs import configure_logging
-from janitor.persistence import read_persistence_state
-from janitor.rescue import RescueOutcome, finish_pending_restores, rescue_instance
-from janitor.rescue_outcome import summary_lines
-from janitor.rescue_restore import rescue_still_running
-from janitor.rescue_state import (
+from janitor.adapters.files.rescue_record import (
     OriginalSettings,
     instance_key,
     pending_restores,
@@ -33,7 +26,14 @@ from janitor.rescue_state import (
     record_originals,
     state_file_name,
 )
-from janitor.settings import Settings, load_settings
+from janitor.adapters.redis.connection import RedisTarget
+from janitor.app.rescue.outcome import summary_lines
+from janitor.app.rescue.procedure import RescueOutcome, finish_pending_restores, rescue_instance
+from janitor.app.rescue.revert import rescue_still_running
+from janitor.config.settings import Settings, load_settings
+from janitor.core.errors import LockHeldError, RedisPermissionError
+from janitor.core.logs import configure_logging
+from janitor.domain.persistence import read_persistence_state
 from tests.support.forkfail import (
     MISCONF_CONFIG,
     FaultyRedis,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import redis
 
-from janitor.rescue_state import OriginalSettings
-from janitor.rescue_steps import (
+from janitor.adapters.files.rescue_record import OriginalSettings
+from janitor.app.rescue.steps import (
     current_settings,
     lift_write_block,
     memory_purge,

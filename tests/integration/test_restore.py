@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from janitor.connection import RedisTarget
-from janitor.cycle import CycleOptions, run_cycle
-from janitor.restore import restore_archives
-from janitor.settings import Settings, load_settings
+from janitor.adapters.redis.connection import RedisTarget
+from janitor.app.instance_pass import CycleOptions, run_cycle
+from janitor.app.restore import restore_archives
+from janitor.config.settings import Settings, load_settings
 from tests.conftest import RedisFactory
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import redis
 
-from janitor.probes import KeyRecord
-from janitor.scanner import KeyspaceScanner, ScanOptions
-from janitor.server_info import IdleMetric
+from janitor.adapters.redis.probes import KeyRecord
+from janitor.adapters.redis.scanner import KeyspaceScanner, ScanOptions
+from janitor.domain.server import IdleMetric
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer
 

@@ -6,9 +6,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from janitor.connection import RedisTarget
-from janitor.inventory import scan_instance
-from janitor.settings import load_settings
+from janitor.adapters.redis.connection import RedisTarget
+from janitor.app.inventory import scan_instance
+from janitor.config.settings import load_settings
 from tests.conftest import RedisFactory
 from tests.support.redis_server import free_port
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import redis
 
-from janitor.connection import RedisTarget
-from janitor.inventory import scan_instance
-from janitor.scanner import KeyRecord, KeyspaceScanner, ScanOptions
-from janitor.server_info import IdleMetric, read_server_info
-from janitor.settings import load_settings
+from janitor.adapters.redis.connection import RedisTarget
+from janitor.adapters.redis.scanner import KeyRecord, KeyspaceScanner, ScanOptions
+from janitor.app.inventory import scan_instance
+from janitor.config.settings import load_settings
+from janitor.domain.server import IdleMetric, read_server_info
 from tests.conftest import RedisFactory
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer

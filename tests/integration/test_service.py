@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from janitor.cli import AppContext
-from janitor.errors import ConfigError
-from janitor.metrics import CycleMetrics
-from janitor.sdnotify import Notifier
-from janitor.service import Schedule, Service
-from janitor.service_cycle import CycleResult
-from janitor.settings import load_settings
+from janitor.adapters.prometheus import CycleMetrics
+from janitor.adapters.sdnotify import Notifier
+from janitor.app.context import AppContext
+from janitor.app.scheduled_cycle import CycleResult
+from janitor.app.serve import Schedule, Service
+from janitor.config.settings import load_settings
+from janitor.core.errors import ConfigError
 from tests.support.notify import NotifyListener
 from tests.support.redis_server import RedisServer, wait_for
 

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from janitor.connection import RedisTarget
-from janitor.rescue import rescue_instance
-from janitor.settings import load_settings
+from janitor.adapters.redis.connection import RedisTarget
+from janitor.app.rescue.procedure import rescue_instance
+from janitor.config.settings import load_settings
 
 PAUSE_SECONDS = 120
 

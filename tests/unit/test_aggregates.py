@@ -1,6 +1,7 @@
 """Streaming aggregates: bounded top-N, prefixes, histograms."""
 
-from janitor.aggregates import (
+from janitor.adapters.redis.scanner import KeyRecord
+from janitor.domain.aggregates import (
     OTHER_PREFIX,
     KeyspaceAggregates,
     idle_bucket,
@@ -8,7 +9,6 @@ from janitor.aggregates import (
     size_bucket,
     ttl_bucket,
 )
-from janitor.scanner import KeyRecord
 
 
 def record(key: bytes, size: int, idle: int | None = 0, ttl_ms: int | None = None) -> KeyRecord:

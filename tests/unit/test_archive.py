@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from janitor.archive import (
+from janitor.adapters.files.archive import (
     FILE_MAGIC,
     ArchiveError,
     ArchiveReader,

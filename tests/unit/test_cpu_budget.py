@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from janitor.cpu_budget import (
+from janitor.domain.cpu_budget import (
     CpuBudgetController,
     ServerSample,
     server_cpu_seconds,

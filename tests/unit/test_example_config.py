@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from janitor.settings import Settings, load_settings
+from janitor.config.settings import Settings, load_settings
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "janitor.example.toml"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from janitor.policy import judge
-from janitor.scanner import KeyRecord
-from janitor.settings import load_settings
+from janitor.adapters.redis.scanner import KeyRecord
+from janitor.config.settings import load_settings
+from janitor.domain.policy import judge
 
 POLICIES = Path(__file__).parents[2] / "config" / "policies"
 DAY = 86400

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from janitor.headroom import InstanceHeadroom, instance_facts
-from janitor.headroom_model import HeadroomPolicy, Verdict, assess
-from janitor.host_memory import ProcReader
+from janitor.adapters.host.memory import ProcReader
+from janitor.app.headroom import InstanceHeadroom, instance_facts
+from janitor.domain.headroom_model import HeadroomPolicy, Verdict, assess
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "proc"
 KIB = 1024

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from janitor.headroom import InstanceHeadroom, assess_all, predict_after_freeing
-from janitor.headroom_model import HeadroomPolicy, HostFacts, InstanceFacts, Verdict, assess
+from janitor.app.headroom import InstanceHeadroom, assess_all, predict_after_freeing
+from janitor.domain.headroom_model import HeadroomPolicy, HostFacts, InstanceFacts, Verdict, assess
 
 GIB = 1 << 30
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from janitor.logs import configure_logging, get_logger
+from janitor.core.logs import configure_logging, get_logger
 
 
 def log_three_levels(path: Path) -> list[str]:

@@ -2,7 +2,7 @@
 
 import base64
 
-from janitor.keynames import escape_key, key_fields
+from janitor.core.keynames import escape_key, key_fields
 
 
 def test_printable_ascii_and_space_stay_readable() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from janitor.host_memory import ProcessMemory
-from janitor.locality import is_redis_process, unproven_reason, url_is_local
+from janitor.adapters.host.locality import is_redis_process, unproven_reason, url_is_local
+from janitor.adapters.host.memory import ProcessMemory
 
 
 def test_unix_socket_and_loopback_are_local() -> None:

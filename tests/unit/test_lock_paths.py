@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from janitor.connection import mask_url
-from janitor.locking import default_lock_dir, lock_file_name
-from janitor.settings import load_settings
+from janitor.adapters.redis.connection import mask_url
+from janitor.adapters.redis.lock import default_lock_dir, lock_file_name
+from janitor.config.settings import load_settings
 
 
 def test_systemd_state_directory_is_used_first_entry() -> None:

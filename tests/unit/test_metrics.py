@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from janitor.metrics import CycleMetrics, MetricsStore, publish_textfile, write_textfile
+from janitor.adapters.prometheus import CycleMetrics, MetricsStore, publish_textfile, write_textfile
 
 INSTANCE = "redis://:***@10.0.0.5:6379"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from janitor.misconf_diagnosis import (
+from janitor.app.rescue.diagnosis import (
     classify_log_lines,
     read_tail,
     resolve_log_path,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import redis
 
-from janitor.connection import redis_errors, translate_redis_error
-from janitor.errors import ExitCode, RedisUnavailableError, WritesRefusedError
-from janitor.persistence import is_misconf_error, parse_persistence_state, parse_save_points
+from janitor.adapters.redis.connection import redis_errors, translate_redis_error
+from janitor.core.errors import ExitCode, RedisUnavailableError, WritesRefusedError
+from janitor.domain.persistence import is_misconf_error, parse_persistence_state, parse_save_points
 
 REDIS_70_MISCONF = (
     "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist "

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from janitor.misconf_diagnosis import (
+from janitor.app.rescue.diagnosis import (
     classify_log_lines,
     persistence_message,
     unknown,
     with_model_judgement,
 )
-from janitor.persistence import PersistenceState, parse_persistence_state
+from janitor.domain.persistence import PersistenceState, parse_persistence_state
 
 FORK_ENOMEM = (
     "100:M 24 Nov 2026 04:00:01.000 # Can't save in background: fork: Cannot allocate memory"

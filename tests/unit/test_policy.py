@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from janitor.policy import glob_matches, judge, rule_matches, score
-from janitor.policy_settings import PolicySettings, RuleSettings
-from janitor.scanner import KeyRecord
+from janitor.adapters.redis.scanner import KeyRecord
+from janitor.config.policy_settings import PolicySettings, RuleSettings
+from janitor.domain.policy import glob_matches, judge, rule_matches, score
 
 DAY = 86400
 

@@ -9,7 +9,15 @@ import pytest
 import redis
 from redis.connection import Connection
 
-from janitor.aggregates import (
+from janitor.adapters.redis.probes import (
+    KeyRecord,
+    ProbePacker,
+    decode_probes,
+    pack_scan,
+    scan_reply,
+)
+from janitor.adapters.redis.resp import pack_command
+from janitor.domain.aggregates import (
     OTHER_PREFIX,
     KeyspaceAggregates,
     Tally,
@@ -18,9 +26,7 @@ from janitor.aggregates import (
     size_bucket,
     ttl_bucket,
 )
-from janitor.probes import KeyRecord, ProbePacker, decode_probes, pack_scan, scan_reply
-from janitor.resp import pack_command
-from janitor.server_info import IdleMetric
+from janitor.domain.server import IdleMetric
 
 KEYS = [b"plain", b"\xff\r\n%s%b", b"", b"x" * 300]
 

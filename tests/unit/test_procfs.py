@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from janitor import procfs
-from janitor.host_memory import ProcReader
+from janitor.adapters.host.memory import ProcReader
+from janitor.domain import procfs
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "proc"
 

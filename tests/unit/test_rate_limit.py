@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from janitor.actions import ActionOutcome
-from janitor.cycle import CycleOptions, act_all
-from janitor.planner import Plan, PlannedAction
-from janitor.scanner import KeyRecord
+from janitor.adapters.redis.key_actions import ActionOutcome
+from janitor.adapters.redis.scanner import KeyRecord
+from janitor.app.instance_pass import CycleOptions, act_all
+from janitor.domain.planner import Plan, PlannedAction
 
 
 class ManualClock:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from janitor.planner import Plan, PlannedAction
-from janitor.policy_settings import PolicySettings, RuleSettings
-from janitor.rescue_advice import DAY, LeftoverTally, more_to_free_advice
-from janitor.rescue_free import next_batch
-from janitor.scanner import KeyRecord
+from janitor.adapters.redis.scanner import KeyRecord
+from janitor.app.rescue.advice import DAY, LeftoverTally, more_to_free_advice
+from janitor.app.rescue.free import next_batch
+from janitor.config.policy_settings import PolicySettings, RuleSettings
+from janitor.domain.planner import Plan, PlannedAction
 
 NOW = 1_700_000_000.0
 MiB = 1 << 20

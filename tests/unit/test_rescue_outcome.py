@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
-from janitor.rescue_outcome import RescueOutcome, remaining_advice, summary_lines
-from janitor.rescue_steps import RescueInterruptedError, SigtermGuard
+from janitor.app.rescue.outcome import RescueOutcome, remaining_advice, summary_lines
+from janitor.app.rescue.steps import RescueInterruptedError, SigtermGuard
 
 
 def outcome(**fields: object) -> RescueOutcome:

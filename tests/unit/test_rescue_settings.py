@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from janitor.errors import ConfigError
-from janitor.settings import load_settings
+from janitor.config.settings import load_settings
+from janitor.core.errors import ConfigError
 
 
 def test_rescue_defaults_are_off_and_bounded() -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from janitor.errors import ConfigError
-from janitor.rescue_state import (
+from janitor.adapters.files.rescue_record import (
     OriginalSettings,
     complete,
     instance_key,
@@ -18,6 +17,7 @@ from janitor.rescue_state import (
     record_originals,
     state_file_name,
 )
+from janitor.core.errors import ConfigError
 
 ORIGINAL = OriginalSettings(stop_writes_on_bgsave_error="yes", save="3600 1 300 100")
 

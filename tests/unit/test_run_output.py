@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from janitor.cli_rules import adhoc_policy
-from janitor.cycle import CycleResult, HeadroomSnapshot
-from janitor.errors import LockHeldError, RedisUnavailableError, UsageError
-from janitor.planner import Plan
-from janitor.run_output import run_exit_code
+from janitor.app.instance_pass import CycleResult, HeadroomSnapshot
+from janitor.cli.render.run import run_exit_code
+from janitor.cli.rules import adhoc_policy
+from janitor.core.errors import LockHeldError, RedisUnavailableError, UsageError
+from janitor.domain.planner import Plan
 
 
 def test_ad_hoc_flags_make_one_rule_with_goal_all() -> None:

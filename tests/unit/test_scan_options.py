@@ -6,9 +6,9 @@ import gc
 
 import pytest
 
-from janitor.errors import ConfigError
-from janitor.scanner import ScanOptions, cyclic_gc_paused
-from janitor.settings import load_settings
+from janitor.adapters.redis.scanner import ScanOptions, cyclic_gc_paused
+from janitor.config.settings import load_settings
+from janitor.core.errors import ConfigError
 
 
 def options(**scan: object) -> ScanOptions:

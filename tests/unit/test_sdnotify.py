@@ -6,7 +6,7 @@ import os
 import uuid
 from pathlib import Path
 
-from janitor.sdnotify import Notifier, notify_address, watchdog_interval
+from janitor.adapters.sdnotify import Notifier, notify_address, watchdog_interval
 from tests.support.notify import NotifyListener
 
 

@@ -1,6 +1,6 @@
 """INFO is read defensively across Redis and Valkey versions."""
 
-from janitor.server_info import IdleMetric, parse_keyspace, parse_server_info
+from janitor.domain.server import IdleMetric, parse_keyspace, parse_server_info
 
 
 def test_keyspace_from_parsed_and_raw_forms() -> None:

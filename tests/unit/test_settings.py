@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from janitor.config_view import masked_settings
-from janitor.errors import ConfigError, ExitCode
-from janitor.settings import load_settings
+from janitor.cli.render.config import masked_settings
+from janitor.config.settings import load_settings
+from janitor.core.errors import ConfigError, ExitCode
 
 
 def write(path: Path, text: str) -> Path:

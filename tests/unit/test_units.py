@@ -2,7 +2,7 @@
 
 import pytest
 
-from janitor.units import format_bytes, format_duration, parse_duration, parse_size
+from janitor.core.units import format_bytes, format_duration, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,166 @@
+"""Connections to Redis: URL handling, client construction and error translation.
+
+Clients never decode replies (keys are bytes everywhere). Failures become JanitorErrors with the
+exit codes of the CLI contract: unreachable → 69, ACL refusal or bad credentials → 77.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.connection import ConnectionPool, parse_url
+from redis.retry import Retry
+
+from janitor.config.settings import Settings
+from janitor.core.errors import RedisPermissionError, RedisUnavailableError, WritesRefusedError
+from janitor.core.logs import register_secret
+from janitor.domain.persistence import is_misconf_error
+
+CLIENT_NAME = "redis-janitor"
+_NOPERM_COMMAND = re.compile(r"run the '([^']+)' command")
+_UNKNOWN_COMMAND = re.compile(r"unknown (?:sub)?command '([^']+)'", re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***`` (safe to log and print)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+@dataclass
+class RedisTarget:
+    """One Redis instance to look after, with one connection pool per logical DB."""
+
+    url: str
+    settings: Settings
+    _pools: dict[int, ConnectionPool] = field(default_factory=dict, repr=False)
+
+    @property
+    def display(self) -> str:
+        """The URL with its password masked."""
+        return mask_url(self.url)
+
+    @property
+    def url_db(self) -> int | None:
+        """The DB named explicitly in the URL (``redis://h/3`` or ``?db=3``), else None."""
+        parts = urlsplit(self.url)
+        path_db = parts.path.strip("/") if parts.scheme != "unix" else ""
+        if path_db or "db=" in parts.query:
+            db = parse_url(self.url).get("db")
+            return int(db) if db is not None else None
+        return None
+
+    def client(self, db: int = 0) -> redis.Redis:
+        """Return a client for logical database ``db`` (pools are cached per DB)."""
+        if db not in self._pools:
+            self._pools[db] = ConnectionPool(**self._pool_options(db))
+        return redis.Redis(connection_pool=self._pools[db])
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        for pool in self._pools.values():
+            pool.disconnect()
+        self._pools.clear()
+
+    def _pool_options(self, db: int) -> dict[str, Any]:
+        redis_settings = self.settings.redis
+        options: dict[str, Any] = {
+            "socket_connect_timeout": redis_settings.connect_timeout,
+            "socket_timeout": redis_settings.socket_timeout,
+            "client_name": CLIENT_NAME,
+            "retry": Retry(NoBackoff(), 0),
+            "decode_responses": False,
+            "username": redis_settings.username,
+            "password": self.settings.redis_password(),
+        }
+        options.update({k: v for k, v in parse_url(self.url).items() if v is not None})
+        options["db"] = db
+        register_secret(options.get("password"))
+        if self.url.startswith("rediss://"):
+            options.update(
+                ssl_ca_certs=_str_or_none(redis_settings.tls_ca_file),
+                ssl_certfile=_str_or_none(redis_settings.tls_cert_file),
+                ssl_keyfile=_str_or_none(redis_settings.tls_key_file),
+                ssl_cert_reqs="required" if redis_settings.tls_verify else "none",
+                ssl_check_hostname=redis_settings.tls_verify,
+            )
+        return options
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def targets_from_settings(settings: Settings) -> list[RedisTarget]:
+    """Return one target per configured URL, registering URL passwords as secrets."""
+    targets = []
+    for url in settings.redis.urls:
+        register_secret(urlsplit(url).password)
+        targets.append(RedisTarget(url=url, settings=settings))
+    return targets
+
+
+def permission_needed(command: str) -> str:
+    """Return the ACL rule that grants ``command`` (``memory|usage`` → ``+memory|usage``)."""
+    return f"+{command.lower()}"
+
+
+def translate_redis_error(error: redis.RedisError, display: str) -> Exception:
+    """Map a redis-py error to the JanitorError an operator understands, or return it as is."""
+    message = str(error)
+    if isinstance(error, redis.AuthenticationError):
+        return RedisPermissionError(
+            f"Redis at {display} refused the credentials: {message}",
+            hint="check redis.username and the password (redis.password_file or credentials)",
+        )
+    if isinstance(error, redis.ConnectionError | redis.TimeoutError):
+        return RedisUnavailableError(f"cannot reach Redis at {display}: {message}")
+    if isinstance(error, redis.exceptions.NoPermissionError):
+        found = _NOPERM_COMMAND.search(message)
+        command = found.group(1) if found else "a command"
+        rule = permission_needed(command) if found else "the missing permission"
+        return RedisPermissionError(
+            f"Redis at {display} refused {command!r} for this user: {message}",
+            hint=f"grant it with: ACL SETUSER <user> {rule}",
+        )
+    if isinstance(error, redis.ResponseError) and is_misconf_error(error):
+        return WritesRefusedError(
+            f"Redis at {display} is up but refuses writes (MISCONF): its last background save "
+            "failed and stop-writes-on-bgsave-error is yes",
+            hint="see the persistence diagnosis (redis-janitor report); "
+            "redis-janitor rescue lifts the block, frees memory and saves again",
+        )
+    if isinstance(error, redis.ResponseError):
+        unknown = _UNKNOWN_COMMAND.search(message)
+        if unknown:
+            return RedisPermissionError(
+                f"Redis at {display} does not offer the command {unknown.group(1)!r}: {message}",
+                hint="the command is renamed or disabled (common on managed services); "
+                "the janitor needs it",
+            )
+    return error
+
+
+@contextmanager
+def redis_errors(display: str) -> Iterator[None]:
+    """Translate redis-py errors raised inside the block (see translate_redis_error)."""
+    try:
+        yield
+    except redis.RedisError as error:
+        translated = translate_redis_error(error, display)
+        if translated is error:
+            raise
+        raise translated from None

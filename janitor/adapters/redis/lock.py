@@ -1,0 +1,195 @@
+"""One cycle per instance at a time, across the timer, the daemon and manual runs.
+
+Two locks, both per instance: a local ``flock`` on a file in the state directory (covers every run
+on this host, even when Redis refuses writes), then a Redis lock in DB 0 — ``SET redis-janitor:lock
+TOKEN NX PX ttl`` with a random token, renewed every third of the TTL by a background thread and
+released only by its owner (compare-and-delete in Lua). A held lock raises ``LockHeldError`` (75).
+
+When Redis refuses writes (``MISCONF``: a failed BGSAVE with stop-writes-on-bgsave-error), the Redis
+lock is skipped and logged: the rescue must still run, guarded by the local lock alone.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import fcntl
+import hashlib
+import os
+import re
+import socket
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from janitor.adapters.redis.connection import RedisTarget, redis_errors
+from janitor.config.settings import Settings
+from janitor.core.errors import LockHeldError, WritesRefusedError
+from janitor.core.logs import get_logger
+
+log = get_logger(__name__)
+
+LOCK_KEY = b"redis-janitor:lock"
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass
+class HeldLock:
+    """What a cycle holds while it runs. Check ``lost`` between actions: set when the Redis lock
+    could not be renewed because someone else owns it now."""
+
+    instance: str
+    lock_file: Path
+    redis_lock: RedisLock | None
+    """None when the Redis lock was skipped (MISCONF): only the local lock guards the run."""
+    lost: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def redis_locked(self) -> bool:
+        """True when the Redis lock is held too."""
+        return self.redis_lock is not None
+
+
+def default_lock_dir(settings: Settings, environ: Mapping[str, str] | None = None) -> Path:
+    """Return where lock files live: ``service.state_dir``, systemd's ``$STATE_DIRECTORY``,
+    /var/lib/redis-janitor when writable, else ``$XDG_STATE_HOME/redis-janitor``."""
+    environ = os.environ if environ is None else environ
+    if settings.service.state_dir is not None:
+        return settings.service.state_dir / "locks"
+    if environ.get("STATE_DIRECTORY"):
+        return Path(environ["STATE_DIRECTORY"].split(":")[0]) / "locks"
+    system = Path("/var/lib/redis-janitor")
+    if system.is_dir() and os.access(system, os.W_OK):
+        return system / "locks"
+    xdg = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "redis-janitor" / "locks"
+
+
+def lock_file_name(display: str) -> str:
+    """Return a file name for one instance: readable part + hash of the masked URL."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", display.split("://", 1)[-1]).strip("_")[:60]
+    digest = hashlib.sha256(display.encode()).hexdigest()[:12]
+    return f"{readable}-{digest}.lock"
+
+
+@contextmanager
+def instance_lock(target: RedisTarget, settings: Settings, *, lock_dir: Path) -> Iterator[HeldLock]:
+    """Hold both locks for ``target`` for the duration of the block, or raise LockHeldError."""
+    lock_file = lock_dir / lock_file_name(target.display)
+    with _local_flock(lock_file, target.display):
+        redis_lock = RedisLock(target, settings.service.lock_ttl)
+        acquired = redis_lock.acquire()
+        held = HeldLock(
+            target.display, lock_file, redis_lock if acquired else None, redis_lock.lost
+        )
+        try:
+            yield held
+        finally:
+            redis_lock.release()
+
+
+@contextmanager
+def _local_flock(path: Path, display: str) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 200, 0).decode(errors="replace").strip() or "unknown"
+            raise LockHeldError(
+                f"another run holds the local lock for {display} ({path}, held by {holder})",
+                hint="wait for it to finish; the timer, serve and manual runs share this lock",
+            ) from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+class RedisLock:
+    """``SET NX PX`` lock with a random token, renewed in the background, released by its owner."""
+
+    def __init__(self, target: RedisTarget, ttl_seconds: float) -> None:
+        self.display = target.display
+        self.client = target.client(0)
+        self.ttl_ms = max(1000, int(ttl_seconds * 1000))
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}".encode()
+        self.lost = threading.Event()
+        self.renewals = 0
+        self._held = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock and start renewing it; False when skipped because of MISCONF."""
+        try:
+            with redis_errors(self.display):
+                taken = self.client.set(LOCK_KEY, self.token, nx=True, px=self.ttl_ms)
+                holder = None if taken else self.client.get(LOCK_KEY)
+        except WritesRefusedError as error:
+            log.warning("lock.redis_lock_skipped", reason=error.message[:200])
+            return False
+        if not taken:
+            text = holder.decode(errors="replace") if isinstance(holder, bytes) else str(holder)
+            who = text.rsplit(":", 1)[0]
+            raise LockHeldError(
+                f"another run holds the Redis lock for {self.display} (held by {who})",
+                hint=f"it expires within {self.ttl_ms // 1000}s unless its owner renews it",
+            )
+        self._held = True
+        context = contextvars.copy_context()  # keeps run_id/instance on the renewal's log events
+        self._thread = threading.Thread(
+            target=context.run, args=(self._renew_loop,), name="lock-renewal", daemon=True
+        )
+        self._thread.start()
+        log.debug("lock.acquired", ttl_ms=self.ttl_ms)
+        return True
+
+    def release(self) -> None:
+        """Stop renewing and delete the key if it still holds our token."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if not self._held:
+            return
+        self._held = False
+        try:
+            released = self.client.eval(_RELEASE, 1, LOCK_KEY, self.token)
+        except redis.RedisError as error:
+            log.warning("lock.release_failed", error=str(error), expires_in_ms=self.ttl_ms)
+            return
+        if not released:
+            log.warning("lock.release_skipped", reason="the key no longer holds our token")
+
+    def renew(self) -> bool:
+        """Extend the TTL if we still own the key; False (and ``lost`` set) when we do not."""
+        try:
+            renewed = self.client.eval(_RENEW, 1, LOCK_KEY, self.token, self.ttl_ms)
+        except redis.RedisError as error:
+            log.warning("lock.renewal_failed", error=str(error).split("\n")[0][:200])
+            return True
+        if not renewed:
+            self.lost.set()
+            log.error("lock.lost", reason="the key expired or belongs to another run")
+            return False
+        self.renewals += 1
+        return True
+
+    def _renew_loop(self) -> None:
+        interval = self.ttl_ms / 3000
+        while not self._stop.wait(interval):
+            if not self.renew():
+                return

@@ -1,0 +1,165 @@
+"""Put archived keys back: ``RESTORE key abs-expiry payload ABSTTL [IDLETIME s | FREQ f]``.
+
+Keys that expired since they were archived are skipped; keys that exist are skipped unless
+``replace`` (RESTORE itself refuses them with BUSYKEY, so there is no race with a writer).
+Restoring the same archive twice without ``replace`` restores nothing the second time and
+is harmless. A key archived several times comes back as its newest copy only. The staleness
+the key had when judged is restored with it (IDLETIME on LRU targets, FREQ on LFU targets),
+so a restored key does not look freshly used.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from janitor.adapters.files.archive import ArchiveReader, ArchiveRecord, archive_files
+from janitor.adapters.redis.connection import RedisTarget, translate_redis_error
+from janitor.core.keynames import escape_key, key_fields
+from janitor.core.logs import get_logger
+from janitor.domain.policy import glob_matches
+from janitor.domain.server import IdleMetric, read_server_info
+
+log = get_logger(__name__)
+
+
+@dataclass
+class RestoreSummary:
+    """Counts and per-key results of one restore."""
+
+    dry_run: bool
+    restored: int = 0
+    skipped: int = 0
+    failed: int = 0
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+    def note(self, record: ArchiveRecord, result: str, reason: str = "") -> None:
+        """Count one key's result and keep it for the report."""
+        setattr(self, result, getattr(self, result) + 1)
+        self.keys.append(
+            {"db": record.db, **key_fields(record.key), "result": result, "reason": reason}
+        )
+        event = "key.restored" if result == "restored" else f"key.restore_{result}"
+        log.info(
+            event, db=record.db, key=escape_key(record.key), reason=reason, dry_run=self.dry_run
+        )
+
+    @property
+    def damaged_files(self) -> int:
+        """Files with damage other than a torn last record."""
+        return sum(1 for entry in self.files if entry["damage"] and not entry["torn_tail"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of ``restore --format json``."""
+        return {
+            "dry_run": self.dry_run,
+            "restored": self.restored,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "files": self.files,
+            "keys": self.keys,
+        }
+
+
+def restore_command(record: ArchiveRecord, metric: IdleMetric, replace: bool) -> list[Any]:
+    """The RESTORE arguments for ``record`` on a target tracking staleness by ``metric``."""
+    command: list[Any] = ["RESTORE", record.key, record.expire_at_ms or 0, record.payload, "ABSTTL"]
+    if replace:
+        command.append("REPLACE")
+    if metric is IdleMetric.FREQ and record.freq is not None:
+        command += ["FREQ", record.freq]
+    elif metric is IdleMetric.IDLETIME and record.idle_seconds is not None:
+        command += ["IDLETIME", record.idle_seconds]
+    return command
+
+
+def newest_copies(files: list[Path], match: str | None) -> dict[tuple[int, bytes], tuple[int, int]]:
+    """Map (db, key) → (file index, record index) of its newest archived copy.
+
+    A key archived more than once (say a crash left it in Redis and a later run archived it
+    again) must come back as its newest copy, whichever order the files are read in.
+    """
+    newest: dict[tuple[int, bytes], tuple[float, int, int]] = {}
+    for file_index, file in enumerate(files):
+        for record_index, record in enumerate(ArchiveReader(file)):
+            if match is not None and not glob_matches(match, record.key):
+                continue
+            place = (record.archived_at, file_index, record_index)
+            key = (record.db, record.key)
+            if key not in newest or place >= newest[key]:
+                newest[key] = place
+    return {key: (place[1], place[2]) for key, place in newest.items()}
+
+
+def restore_archives(
+    target: RedisTarget,
+    path: Path,
+    *,
+    match: str | None,
+    replace: bool,
+    dry_run: bool,
+    clock: Callable[[], float] = time.time,
+) -> RestoreSummary:
+    """Restore the newest archived copy of every key in the file (or directory) ``path``."""
+    summary = RestoreSummary(dry_run=dry_run)
+    metric = read_server_info(target.client(target.url_db or 0)).idle_metric
+    files = archive_files(path)
+    newest = newest_copies(files, match)
+    for file_index, file in enumerate(files):
+        reader = ArchiveReader(file)
+        chosen = (
+            record
+            for record_index, record in enumerate(reader)
+            if newest.get((record.db, record.key)) == (file_index, record_index)
+        )
+        _restore_records(target, chosen, summary, replace, dry_run, metric, clock)
+        summary.files.append(
+            {
+                "path": str(file),
+                "records": reader.records_read,
+                "torn_tail": reader.torn_tail,
+                "damage": reader.damage,
+            }
+        )
+        if reader.damage:
+            log.warning(
+                "archive.damaged", path=str(file), damage=reader.damage, torn_tail=reader.torn_tail
+            )
+    return summary
+
+
+def _restore_records(
+    target: RedisTarget,
+    records: Iterable[ArchiveRecord],
+    summary: RestoreSummary,
+    replace: bool,
+    dry_run: bool,
+    metric: IdleMetric,
+    clock: Callable[[], float],
+) -> None:
+    for record in records:
+        if record.expire_at_ms is not None and record.expire_at_ms <= clock() * 1000:
+            summary.note(record, "skipped", "expired since it was archived")
+            continue
+        client = target.client(record.db)
+        try:
+            if not replace and client.exists(record.key):
+                summary.note(record, "skipped", "key exists (use --replace)")
+            elif dry_run:
+                summary.note(record, "restored", "dry run: would restore")
+            else:
+                client.execute_command(*restore_command(record, metric, replace))
+                summary.note(record, "restored")
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise translate_redis_error(error, target.display) from None
+        except redis.ResponseError as error:
+            if str(error).startswith("BUSYKEY"):
+                summary.note(record, "skipped", "key exists (use --replace)")
+            else:
+                summary.note(record, "failed", str(error))

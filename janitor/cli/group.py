@@ -1,0 +1,95 @@
+"""The ``redis-janitor`` click group and what every command shares: options, settings, run id.
+
+The command-line contract (commands, exit codes) is described in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import structlog
+
+from janitor import __version__
+from janitor.app.context import AppContext
+from janitor.config.settings import load_settings
+from janitor.core.logs import configure_logging, get_logger, new_run_id
+
+log = get_logger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+_requested_format: dict[str, str] = {"format": "text"}
+
+
+def _remember_format(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """Note ``--format`` as soon as it is parsed, so even early errors come out as JSON."""
+    _requested_format["format"] = value
+    return value
+
+
+def common_options(command: F) -> F:
+    """Add ``--config``, ``--url`` (repeatable), ``--format`` and ``--log-level``."""
+    decorators = [
+        click.option(
+            "--config",
+            "config_path",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="TOML file [default: $JANITOR_CONFIG or /etc/redis-janitor/janitor.toml].",
+        ),
+        click.option(
+            "--url",
+            "urls",
+            multiple=True,
+            help="redis://, rediss:// or unix:// URL; repeat for several instances.",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(["text", "json"]),
+            default="text",
+            show_default=True,
+            help="json: one JSON document on stdout.",
+            callback=_remember_format,
+        ),
+        click.option(
+            "--log-level",
+            type=click.Choice(["debug", "info", "warning", "error"]),
+            help="Log level (logs go to stderr).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def prepare(
+    config_path: Path | None,
+    urls: tuple[str, ...],
+    fmt: str,
+    log_level: str | None,
+    overrides: dict[str, Any] | None = None,
+) -> AppContext:
+    """Load settings (CLI flags on top), configure logging and bind a fresh run id."""
+    _requested_format["format"] = fmt
+    configure_logging()
+    layered: dict[str, Any] = dict(overrides or {})
+    layered.setdefault("redis", {})["urls"] = list(urls) or None
+    layered.setdefault("logging", {})["level"] = log_level
+    settings = load_settings(config_path, layered)
+    configure_logging(settings.logging.level, settings.logging.format)
+    run_id = new_run_id()
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    return AppContext(settings=settings, run_id=run_id, fmt=fmt)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="redis-janitor")
+def cli() -> None:
+    """Keep Redis able to BGSAVE: measure fork headroom, find and clean stale big keys."""
+
+
+def requested_format() -> str:
+    """The ``--format`` of the command being run, as soon as it was parsed (else text)."""
+    return _requested_format["format"]

@@ -1,0 +1,107 @@
+"""The ``rescue`` command: bring back instances that refuse writes (MISCONF) after a failed save.
+
+The steps are in ``janitor.app.rescue.procedure``; the real parts (headroom model, policy
+freeing) are wired in ``janitor.app.rescue.run``.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+import click
+import structlog
+
+from janitor.adapters.redis.connection import RedisTarget, redis_errors, targets_from_settings
+from janitor.adapters.redis.lock import default_lock_dir, instance_lock
+from janitor.app.headroom_meter import model_meter
+from janitor.app.rescue.run import InstanceRescue, finish_pending, rescue_target
+from janitor.cli.group import cli, common_options, prepare
+from janitor.cli.output import emit, print_error
+from janitor.cli.progress import scan_progress
+from janitor.cli.render.rescue import render_rescue, rescue_document
+from janitor.cli.rules import RuleFlags, require_consent, rule_options
+from janitor.core.errors import JanitorError
+from janitor.core.logs import get_logger
+from janitor.domain.persistence import read_persistence_state
+
+log = get_logger(__name__)
+
+
+def _confirm_rescue(target: RedisTarget) -> None:
+    """On a terminal: ask before changing an instance whose last save failed."""
+    with redis_errors(target.display):
+        failed = read_persistence_state(target.client()).last_bgsave_failed
+    if failed:
+        click.confirm(
+            f"rescue {target.display}: lift the write block, free memory by policy, BGSAVE and "
+            "restore the settings?",
+            abort=True,
+            err=True,
+        )
+
+
+@cli.command()
+@common_options
+@click.option("--dry-run", is_flag=True, help="Diagnose and show the first round; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask (required without a terminal).")
+@rule_options
+def rescue(
+    config_path: Path | None,
+    urls: tuple[str, ...],
+    fmt: str,
+    log_level: str | None,
+    dry_run: bool,
+    yes: bool,
+    rule_flags: RuleFlags,
+) -> int:
+    """Lift a MISCONF write block, free memory by policy, prove a BGSAVE, restore the settings.
+
+    Exit 0 only when every instance accepts writes with its original settings after a
+    successful save (or needed no rescue); 2 otherwise, saying what remains.
+    """
+    overrides = rule_flags.overrides()
+    app = prepare(config_path, urls, fmt, log_level, overrides)
+    ask = require_consent(dry_run, yes, "rescue")
+    targets = targets_from_settings(app.settings)
+    pending = finish_pending(targets, app.settings.rescue.state_dir, dry_run=dry_run)
+    meter = model_meter(targets, app.settings)
+    lock_dir = default_lock_dir(app.settings)
+    rescues: list[InstanceRescue] = []
+    failures: list[tuple[str, JanitorError]] = []
+    for target in targets:
+        structlog.contextvars.bind_contextvars(instance=target.display)
+        try:
+            if ask:
+                _confirm_rescue(target)
+            bar = nullcontext(None) if ask else scan_progress(f"scanning {target.display}")
+            with bar as progress, instance_lock(target, app.settings, lock_dir=lock_dir):
+                rescues.append(
+                    rescue_target(
+                        target,
+                        app.settings,
+                        meter,
+                        dry_run=dry_run,
+                        run_id=app.run_id,
+                        progress=progress,
+                    )
+                )
+        except JanitorError as error:
+            failures.append((target.display, error))
+            print_error(error, None)
+            log.error("instance.failed", error=error.message)
+        finally:
+            target.close()
+    structlog.contextvars.unbind_contextvars("instance")
+    if failures and not rescues:
+        raise failures[0][1]
+    document = rescue_document(rescues, failures, pending, app.run_id, dry_run)
+    emit(document, app.fmt, render_rescue)
+    log.info(
+        "rescue.command_finished",
+        dry_run=dry_run,
+        actions=len(document["actions"]),
+        freed_bytes=document["freed_bytes"],
+        exit_code=document["exit_code"],
+    )
+    return int(document["exit_code"])
