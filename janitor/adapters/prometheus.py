@@ -1,6 +1,6 @@
 """Prometheus metrics of the last cycle per instance: a node_exporter textfile and an HTTP endpoint.
 
-The cycle maps its result onto plain ``CycleMetrics`` (one per instance; a None field omits that
+The cycle maps its result onto plain ``PassMetrics`` (one per instance; a None field omits that
 metric). ``MetricsStore`` keeps the latest per instance and is a prometheus-client collector, so the
 same figures go to the textfile (``write_textfile``: temp file + fsync + rename, never half a file)
 and to ``serve``'s optional ``/metrics``. Every series has an ``instance`` label: the masked URL.
@@ -25,7 +25,7 @@ LAST_SUCCESS = PREFIX + "last_success_timestamp_seconds"
 
 
 @dataclass
-class CycleMetrics:
+class PassMetrics:
     """What one cycle did on one instance. ``instance`` is the masked URL (``target.display``)."""
 
     instance: str
@@ -59,16 +59,16 @@ _GAUGES: tuple[tuple[str, str, str], ...] = (
 
 
 class MetricsStore:
-    """The latest ``CycleMetrics`` per instance; a prometheus-client collector (thread-safe)."""
+    """The latest ``PassMetrics`` per instance; a prometheus-client collector (thread-safe)."""
 
     def __init__(self) -> None:
-        self._latest: dict[str, CycleMetrics] = {}
+        self._latest: dict[str, PassMetrics] = {}
         self._last_success: dict[str, float] = {}
         self._lock = threading.Lock()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
-    def update(self, results: Iterable[CycleMetrics]) -> None:
+    def update(self, results: Iterable[PassMetrics]) -> None:
         """Record new results; an instance's last success time survives its failures."""
         with self._lock:
             for result in results:
@@ -144,7 +144,7 @@ def write_textfile(path: Path, content: bytes) -> None:
 
 
 def publish_textfile(
-    path: Path, results: Iterable[CycleMetrics], store: MetricsStore | None = None
+    path: Path, results: Iterable[PassMetrics], store: MetricsStore | None = None
 ) -> None:
     """Record ``results`` (in ``store``, or a fresh one seeded from ``path``) and rewrite ``path``.
 

@@ -18,12 +18,13 @@ import redis
 
 from janitor.adapters.files.archive import ArchiveWriter, ensure_private_dir
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
+from janitor.adapters.redis.info import read_server_info
 from janitor.adapters.redis.key_actions import ActionHooks, ActionOutcome, KeyActor
 from janitor.app.inventory import scan_instance
 from janitor.config.settings import Settings
 from janitor.core.logs import get_logger
 from janitor.domain.planner import CandidateCollector, Plan, make_plan
-from janitor.domain.server import IdleMetric, ServerInfo, read_server_info
+from janitor.domain.server import IdleMetric, ServerInfo
 
 log = get_logger(__name__)
 SETTLE_POLL_SECONDS = 0.1
@@ -74,7 +75,7 @@ def info_headroom_meter(target: RedisTarget) -> HeadroomSnapshot:
 
 
 @dataclass
-class CycleResult:
+class PassResult:
     """What one cycle did on one instance."""
 
     instance: str
@@ -112,7 +113,7 @@ class CycleResult:
 
 
 @dataclass
-class CycleOptions:
+class PassOptions:
     """How to run the cycle; everything but ``dry_run`` has a safe default."""
 
     dry_run: bool
@@ -131,7 +132,7 @@ class CycleOptions:
 
 
 def plan_instance(
-    target: RedisTarget, settings: Settings, options: CycleOptions, need_to_free_bytes: int
+    target: RedisTarget, settings: Settings, options: PassOptions, need_to_free_bytes: int
 ) -> tuple[Plan, list[str], int]:
     """Scan ``target`` keeping only judged candidates; return the plan, warnings, keys scanned."""
     collector = CandidateCollector(settings.policy)
@@ -148,7 +149,7 @@ def plan_instance(
     return plan, warnings, scan.aggregates.total.keys
 
 
-def run_cycle(target: RedisTarget, settings: Settings, options: CycleOptions) -> CycleResult:
+def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> PassResult:
     """Run one cycle on ``target``; ``options.dry_run`` sends no command that changes anything."""
     before = options.meter(target)
     log.info("headroom.before", verdict=before.verdict, need=before.need_to_free_bytes)
@@ -188,7 +189,7 @@ def run_cycle(target: RedisTarget, settings: Settings, options: CycleOptions) ->
             warnings.append("the allocator did not settle in time; 'after' may be early")
     after = options.meter(target)
     freed = used_before - int(_memory_info(target).get("used_memory", 0))
-    result = CycleResult(
+    result = PassResult(
         instance=target.display,
         dry_run=options.dry_run,
         before=before,
@@ -223,7 +224,7 @@ def _server_info(target: RedisTarget) -> ServerInfo:
 
 
 def _archive_writer(
-    target: RedisTarget, settings: Settings, options: CycleOptions, plan: Plan
+    target: RedisTarget, settings: Settings, options: PassOptions, plan: Plan
 ) -> ArchiveWriter | None:
     """A writer when the plan archives something (the directory is checked before any action)."""
     if options.dry_run or not any(item.action == "archive" for item in plan.actions):
@@ -235,7 +236,7 @@ def _archive_writer(
 
 
 def act_all(
-    actor: KeyActor, plan: Plan, actions_per_second: float, options: CycleOptions
+    actor: KeyActor, plan: Plan, actions_per_second: float, options: PassOptions
 ) -> list[ActionOutcome]:
     """Act on every planned item in order, at most ``actions_per_second``; stop on MISCONF."""
     outcomes: list[ActionOutcome] = []

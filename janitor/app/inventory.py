@@ -7,12 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
-from janitor.adapters.redis.scanner import KeyRecord, KeyspaceScanner, ScanOptions, cyclic_gc_paused
+from janitor.adapters.redis.info import read_server_info
+from janitor.adapters.redis.scanner import KeyspaceScanner, ScanOptions, cyclic_gc_paused
 from janitor.config.settings import Settings
 from janitor.core.logs import get_logger
 from janitor.domain.aggregates import KeyspaceAggregates
 from janitor.domain.cpu_budget import CpuBudgetController
-from janitor.domain.server import IdleMetric, ServerInfo, read_server_info
+from janitor.domain.keys import KeyRecord
+from janitor.domain.server import IdleMetric, ServerInfo
 
 log = get_logger(__name__)
 

@@ -1,7 +1,7 @@
 """The ``run`` cycle under the instance lock, its metrics, and the cycle ``serve`` schedules.
 
-``locked_cycle`` is what both ``redis-janitor run`` and ``serve`` execute per instance: the
-flock + Redis lock around one ``run_cycle``, which stops acting (between two actions, never in
+``locked_pass`` is what both ``redis-janitor run`` and ``serve`` execute per instance: the
+flock + Redis lock around one ``run_pass``, which stops acting (between two actions, never in
 the middle of one) when a stop was requested or the Redis lock was lost.
 """
 
@@ -14,16 +14,15 @@ from pathlib import Path
 
 import structlog
 
-from janitor.adapters.prometheus import CycleMetrics
+from janitor.adapters.prometheus import PassMetrics
 from janitor.adapters.redis.connection import RedisTarget, targets_from_settings
 from janitor.adapters.redis.lock import default_lock_dir, instance_lock
 from janitor.app.context import AppContext
 from janitor.app.headroom_meter import model_meter, model_predictor
-from janitor.app.instance_pass import CycleOptions, CycleResult, run_cycle
+from janitor.app.instance_pass import PassOptions, PassResult, run_pass
 from janitor.app.rescue.gate import MisconfHandling
-from janitor.app.scheduled_cycle import CycleResult as ServiceCycleResult
-from janitor.app.scheduled_cycle import CycleStoppedError, stop_checker
-from janitor.cli.render.run import instance_exit_code
+from janitor.app.run_result import instance_exit_code
+from janitor.app.scheduled_cycle import CycleResult, CycleStoppedError, stop_checker
 from janitor.config.settings import Settings
 from janitor.core.errors import ExitCode, JanitorError, WritesRefusedError
 from janitor.core.logs import get_logger
@@ -32,9 +31,9 @@ log = get_logger(__name__)
 VERDICT_CODES = {"ok": 0, "warn": 1, "critical": 2}
 
 
-def locked_cycle(
-    target: RedisTarget, settings: Settings, options: CycleOptions, lock_dir: Path
-) -> CycleResult:
+def locked_pass(
+    target: RedisTarget, settings: Settings, options: PassOptions, lock_dir: Path
+) -> PassResult:
     """Run one cycle on ``target`` holding its lock; raise LockHeldError (75) when it is taken."""
     with instance_lock(target, settings, lock_dir=lock_dir) as held:
         asked_to_stop = options.should_stop
@@ -45,12 +44,12 @@ def locked_cycle(
             return asked_to_stop() if asked_to_stop else None
 
         options.should_stop = should_stop
-        return run_cycle(target, settings, options)
+        return run_pass(target, settings, options)
 
 
-def cycle_metrics(target: RedisTarget, started: float, result: CycleResult | None) -> CycleMetrics:
+def pass_metrics(target: RedisTarget, started: float, result: PassResult | None) -> PassMetrics:
     """The metrics of one instance's cycle (``result`` None: the cycle failed)."""
-    metrics = CycleMetrics(
+    metrics = PassMetrics(
         instance=target.display,
         finished_at=time.time(),
         duration_seconds=time.monotonic() - started,
@@ -72,9 +71,9 @@ def cycle_metrics(target: RedisTarget, started: float, result: CycleResult | Non
     return metrics
 
 
-def scheduled_run_cycle(app: AppContext, stop: threading.Event) -> ServiceCycleResult:
+def scheduled_run_cycle(app: AppContext, stop: threading.Event) -> CycleResult:
     """What ``serve`` runs on schedule: the ``run`` cycle (with actions) on every instance."""
-    outcome = ServiceCycleResult()
+    outcome = CycleResult()
     targets = targets_from_settings(app.settings)
     meter = model_meter(targets, app.settings)
     lock_dir = default_lock_dir(app.settings)
@@ -89,7 +88,7 @@ def scheduled_run_cycle(app: AppContext, stop: threading.Event) -> ServiceCycleR
             break
         structlog.contextvars.bind_contextvars(instance=target.display)
         started = time.monotonic()
-        options = CycleOptions(
+        options = PassOptions(
             dry_run=False,
             run_id=app.run_id,
             meter=meter,
@@ -105,8 +104,8 @@ def scheduled_run_cycle(app: AppContext, stop: threading.Event) -> ServiceCycleR
                     outcome.exit_code, misconf.exit_code, 2 * (not misconf.rescues)
                 )
                 continue
-            result = locked_cycle(target, app.settings, options, lock_dir)
-            outcome.metrics.append(cycle_metrics(target, started, result))
+            result = locked_pass(target, app.settings, options, lock_dir)
+            outcome.metrics.append(pass_metrics(target, started, result))
             outcome.exit_code = max(outcome.exit_code, instance_exit_code(result))
         except CycleStoppedError:
             log.info("cycle.stopped_early", reason="stop requested during the scan")
@@ -118,7 +117,7 @@ def scheduled_run_cycle(app: AppContext, stop: threading.Event) -> ServiceCycleR
             if outcome.exit_code in (ExitCode.OK, ExitCode.WARN):
                 outcome.exit_code = int(error.exit_code)
             if error.exit_code != ExitCode.LOCKED:
-                failed = cycle_metrics(target, started, None)
+                failed = pass_metrics(target, started, None)
                 failed.writes_refused = True if isinstance(error, WritesRefusedError) else None
                 outcome.metrics.append(failed)
         finally:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from janitor.adapters.redis.scanner import KeyRecord
 from janitor.app.inventory import InstanceScan
 from janitor.core.keynames import escape_key, key_base64, key_fields
 from janitor.domain.aggregates import (
@@ -21,6 +20,7 @@ from janitor.domain.aggregates import (
     KeyspaceAggregates,
     Tally,
 )
+from janitor.domain.keys import KeyRecord
 
 SCHEMA_VERSION = 1
 

@@ -20,10 +20,11 @@ import redis
 
 from janitor.adapters.files.archive import ArchiveReader, ArchiveRecord, archive_files
 from janitor.adapters.redis.connection import RedisTarget, translate_redis_error
+from janitor.adapters.redis.info import read_server_info
 from janitor.core.keynames import escape_key, key_fields
 from janitor.core.logs import get_logger
 from janitor.domain.policy import glob_matches
-from janitor.domain.server import IdleMetric, read_server_info
+from janitor.domain.server import IdleMetric
 
 log = get_logger(__name__)
 

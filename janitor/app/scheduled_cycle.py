@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from janitor.adapters.prometheus import CycleMetrics
+from janitor.adapters.prometheus import PassMetrics
 from janitor.app.context import AppContext
 from janitor.core.errors import ExitCode
 from janitor.core.logs import get_logger
@@ -27,7 +27,7 @@ class CycleResult:
     ``exit_code`` 69 (Redis unreachable) makes ``serve`` retry sooner, with backoff.
     """
 
-    metrics: list[CycleMetrics] = field(default_factory=list)
+    metrics: list[PassMetrics] = field(default_factory=list)
     exit_code: int = ExitCode.OK
 
 

@@ -13,17 +13,18 @@ import click
 import structlog
 
 from janitor.adapters.redis.connection import RedisTarget, redis_errors, targets_from_settings
+from janitor.adapters.redis.info import read_persistence_state
 from janitor.adapters.redis.lock import default_lock_dir, instance_lock
 from janitor.app.headroom_meter import model_meter
+from janitor.app.rescue.result import rescue_document
 from janitor.app.rescue.run import InstanceRescue, finish_pending, rescue_target
 from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.output import emit, print_error
 from janitor.cli.progress import scan_progress
-from janitor.cli.render.rescue import render_rescue, rescue_document
+from janitor.cli.render.rescue import render_rescue
 from janitor.cli.rules import RuleFlags, require_consent, rule_options
 from janitor.core.errors import JanitorError
 from janitor.core.logs import get_logger
-from janitor.domain.persistence import read_persistence_state
 
 log = get_logger(__name__)
 

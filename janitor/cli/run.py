@@ -9,19 +9,21 @@ from pathlib import Path
 import click
 import structlog
 
-from janitor.adapters.prometheus import CycleMetrics, publish_textfile
+from janitor.adapters.prometheus import PassMetrics, publish_textfile
 from janitor.adapters.redis.connection import targets_from_settings
 from janitor.adapters.redis.lock import default_lock_dir, instance_lock
 from janitor.app.headroom_meter import model_meter, model_predictor
-from janitor.app.instance_pass import CycleOptions, CycleResult
-from janitor.app.locked_pass import cycle_metrics, locked_cycle
-from janitor.app.rescue.gate import MisconfHandling, render_run_with_rescue
+from janitor.app.instance_pass import PassOptions, PassResult
+from janitor.app.locked_pass import locked_pass, pass_metrics
+from janitor.app.rescue.gate import MisconfHandling
 from janitor.app.rescue.run import finish_pending
 from janitor.app.restore import restore_archives
+from janitor.app.run_result import run_document, run_exit_code
 from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.output import emit, print_error
 from janitor.cli.progress import scan_progress
-from janitor.cli.render.run import render_restore, run_document, run_exit_code
+from janitor.cli.render.rescue import render_run_with_rescue
+from janitor.cli.render.run import render_restore
 from janitor.cli.rules import RuleFlags, require_consent, rule_options
 from janitor.core.errors import ExitCode, JanitorError, UsageError
 from janitor.core.logs import get_logger
@@ -66,18 +68,20 @@ def run(
     overrides["metrics"] = {"textfile": metrics_textfile}
     app = prepare(config_path, urls, fmt, log_level, overrides)
     ask = require_consent(dry_run, yes, "run")
-    results: list[CycleResult] = []
+    results: list[PassResult] = []
     failures: list[tuple[str, JanitorError]] = []
     targets = targets_from_settings(app.settings)
     pending = finish_pending(targets, app.settings.rescue.state_dir, dry_run=dry_run)
-    misconf = MisconfHandling(app.settings, app.run_id, dry_run)
+    misconf = MisconfHandling(
+        app.settings, app.run_id, dry_run, on_refused=lambda error: print_error(error, None)
+    )
     meter = model_meter(targets, app.settings)
     lock_dir = default_lock_dir(app.settings)
-    metrics: list[CycleMetrics] = []
+    metrics: list[PassMetrics] = []
     for target in targets:
         started = time.monotonic()
         structlog.contextvars.bind_contextvars(instance=target.display)
-        options = CycleOptions(
+        options = PassOptions(
             dry_run=dry_run, run_id=app.run_id, meter=meter, predictor=model_predictor
         )
         options.confirm = _confirm_plan if ask else None
@@ -89,12 +93,12 @@ def run(
             bar = nullcontext(None) if ask else scan_progress(f"scanning {target.display}")
             with bar as progress:
                 options.progress = progress
-                results.append(locked_cycle(target, app.settings, options, lock_dir))
-            metrics.append(cycle_metrics(target, started, results[-1]))
+                results.append(locked_pass(target, app.settings, options, lock_dir))
+            metrics.append(pass_metrics(target, started, results[-1]))
         except JanitorError as error:
             failures.append((target.display, error))
             if error.exit_code != ExitCode.LOCKED:
-                metrics.append(cycle_metrics(target, started, None))
+                metrics.append(pass_metrics(target, started, None))
             print_error(error, None)
             log.error("instance.failed", error=error.message)
         finally:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from janitor.adapters.redis.scanner import KeyRecord
+from janitor.domain.keys import KeyRecord
 
 HOUR = 3600
 DAY = 24 * HOUR

@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import redis
-
 MISCONF_PREFIX = "MISCONF"
 _MISCONF_REPLY = re.compile(
     r"-?\s*(?:Command # \d+ \(.*\) of pipeline caused error: )?MISCONF\b", re.DOTALL
@@ -82,7 +80,7 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def _text(value: Any) -> str:
+def text_of(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
@@ -99,12 +97,12 @@ def parse_persistence_state(
 
     ``config`` may have bytes or str keys and values (binary or decoding clients).
     """
-    settings = {_text(name): _text(value) for name, value in (config or {}).items()}
+    settings = {text_of(name): text_of(value) for name, value in (config or {}).items()}
     save = settings.get("save")
     stop_writes = settings.get("stop-writes-on-bgsave-error")
     status = info.get("rdb_last_bgsave_status")
     return PersistenceState(
-        rdb_last_bgsave_status=_text(status) if status is not None else None,
+        rdb_last_bgsave_status=text_of(status) if status is not None else None,
         rdb_bgsave_in_progress=_int_or_none(info.get("rdb_bgsave_in_progress")) == 1,
         rdb_last_save_time=_int_or_none(info.get("rdb_last_save_time")),
         rdb_last_bgsave_time_seconds=_int_or_none(info.get("rdb_last_bgsave_time_sec")),
@@ -112,23 +110,3 @@ def parse_persistence_state(
         save_points=parse_save_points(save) if save is not None else None,
         stop_writes_on_bgsave_error=(stop_writes.lower() == "yes") if stop_writes else None,
     )
-
-
-def read_config(client: redis.Redis, *names: str) -> dict[str, str] | None:
-    """CONFIG GET each of ``names``; None when the server forbids or lacks CONFIG."""
-    values: dict[str, str] = {}
-    try:
-        for name in names:
-            reply = client.config_get(name)
-            for key, value in reply.items():
-                values[_text(key)] = _text(value)
-    except (redis.exceptions.NoPermissionError, redis.ResponseError):
-        return None
-    return values
-
-
-def read_persistence_state(client: redis.Redis) -> PersistenceState:
-    """Run INFO persistence and CONFIG GET save / stop-writes-on-bgsave-error on ``client``."""
-    info: dict[str, Any] = client.info("persistence")
-    config = read_config(client, "save", "stop-writes-on-bgsave-error")
-    return parse_persistence_state(info, config)

@@ -18,8 +18,8 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from janitor.adapters.redis.scanner import KeyRecord
 from janitor.config.policy_settings import PolicySettings
+from janitor.domain.keys import KeyRecord
 from janitor.domain.policy import judge, score
 
 

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from janitor.adapters.redis.scanner import KeyRecord
 from janitor.config.policy_settings import LOCK_KEY_PATTERN, PolicySettings, RuleSettings
+from janitor.domain.keys import KeyRecord
 
 LFU_COUNTER_MAX = 255
 

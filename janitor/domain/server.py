@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-import redis
-
 MIN_SUPPORTED_VERSION = (6, 2)
 _DB_SECTION = re.compile(r"^db(\d+)$")
 
@@ -115,9 +113,3 @@ def parse_server_info(info: Mapping[str, Any]) -> ServerInfo:
         raw=info,
         missing=missing,
     )
-
-
-def read_server_info(client: redis.Redis) -> ServerInfo:
-    """Run ``INFO`` (the default sections, keyspace included) on ``client`` and parse it."""
-    info: dict[str, Any] = client.info()
-    return parse_server_info(info)

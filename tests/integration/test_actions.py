@@ -9,12 +9,12 @@ import pytest
 
 from janitor.adapters.files.archive import ArchiveReader, ArchiveWriter
 from janitor.adapters.redis.connection import RedisTarget
+from janitor.adapters.redis.info import read_server_info
 from janitor.adapters.redis.key_actions import ActionHooks, KeyActor, read_proto_max_bulk_len
 from janitor.adapters.redis.scanner import KeyspaceScanner, ScanOptions
-from janitor.app.instance_pass import CycleOptions, run_cycle
+from janitor.app.instance_pass import PassOptions, run_pass
 from janitor.config.settings import load_settings
 from janitor.domain.planner import PlannedAction
-from janitor.domain.server import read_server_info
 from tests.conftest import RedisFactory
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer, wait_for
@@ -239,7 +239,7 @@ def test_writes_refused_by_misconf_fail_once_and_stop_the_run(
         },
         environ={},
     )
-    result = run_cycle(RedisTarget(server.url, settings), settings, CycleOptions(False, "t"))
+    result = run_pass(RedisTarget(server.url, settings), settings, PassOptions(False, "t"))
     assert [o.result for o in result.outcomes] == ["failed", "skipped", "skipped"]
     assert result.outcomes[0].writes_refused
     assert "MISCONF" in result.outcomes[1].reason

@@ -7,7 +7,7 @@ from typing import Any
 
 from janitor.adapters.redis.connection import RedisTarget
 from janitor.adapters.redis.key_actions import ActionHooks
-from janitor.app.instance_pass import CycleOptions, HeadroomSnapshot, info_headroom_meter, run_cycle
+from janitor.app.instance_pass import HeadroomSnapshot, PassOptions, info_headroom_meter, run_pass
 from janitor.config.settings import Settings, load_settings
 from janitor.domain.planner import PlannedAction
 from tests.conftest import RedisFactory
@@ -61,10 +61,8 @@ def test_goal_headroom_frees_the_fewest_best_keys(
     def predictor(before: HeadroomSnapshot, removed: int) -> dict[str, Any]:
         return {"need_before": before.need_to_free_bytes, "removed": removed}
 
-    options = CycleOptions(
-        dry_run=False, run_id="t", meter=short_by(600 * KIB), predictor=predictor
-    )
-    result = run_cycle(target, settings, options)
+    options = PassOptions(dry_run=False, run_id="t", meter=short_by(600 * KIB), predictor=predictor)
+    result = run_pass(target, settings, options)
     client = redis_server.client()
     assert [o.planned.record.key for o in result.outcomes] == [b"cache:0", b"cache:1"]
     assert {o.result for o in result.outcomes} == {"done"}
@@ -87,7 +85,7 @@ def test_goal_all_archives_every_match_within_caps(
     rules = [{"name": "stale", "match": ["cache:*"], "min_idle": "30d", "action": "archive"}]
     settings = settings_for(redis_server, tmp_path, rules=rules, goal="all", max_keys=3)
     target = RedisTarget(redis_server.url, settings)
-    result = run_cycle(target, settings, CycleOptions(dry_run=False, run_id="t"))
+    result = run_pass(target, settings, PassOptions(dry_run=False, run_id="t"))
     assert result.plan.left_out_by_caps == 1
     assert result.count("done") == 3
     assert redis_server.client().exists("cache:0", "cache:1", "cache:2", "cache:3") == 1
@@ -105,7 +103,7 @@ def test_dry_run_changes_nothing_and_keeps_idle_times(
     rules = [{"name": "stale", "match": ["*"], "min_idle": "30d", "action": "archive"}]
     settings = settings_for(redis_server, tmp_path, rules=rules, goal="all")
     target = RedisTarget(redis_server.url, settings)
-    result = run_cycle(target, settings, CycleOptions(dry_run=True, run_id="t"))
+    result = run_pass(target, settings, PassOptions(dry_run=True, run_id="t"))
     assert result.count("planned") == 5
     assert not (tmp_path / "archive").exists()
     idle_after = {key: client.object("idletime", key) for key in keys}
@@ -126,8 +124,8 @@ def test_a_key_written_between_judging_and_acting_survives_the_run(
         if item.record.key == b"cache:1":
             client.set(b"cache:1", b"written after judging")
 
-    options = CycleOptions(dry_run=False, run_id="t", hooks=ActionHooks(before_check=write_cache_1))
-    result = run_cycle(RedisTarget(redis_server.url, settings), settings, options)
+    options = PassOptions(dry_run=False, run_id="t", hooks=ActionHooks(before_check=write_cache_1))
+    result = run_pass(RedisTarget(redis_server.url, settings), settings, options)
     by_key = {o.planned.record.key: o for o in result.outcomes}
     assert by_key[b"cache:1"].result == "skipped"
     assert "changed since judged" in by_key[b"cache:1"].reason
@@ -146,7 +144,7 @@ def test_goal_headroom_with_no_need_scans_nothing_and_changes_nothing(
     rules = [{"name": "stale", "match": ["*"], "action": "delete"}]
     settings = settings_for(redis_server, tmp_path, rules=rules, goal="headroom")
     target = RedisTarget(redis_server.url, settings)
-    result = run_cycle(target, settings, CycleOptions(dry_run=False, run_id="t"))
+    result = run_pass(target, settings, PassOptions(dry_run=False, run_id="t"))
     assert result.outcomes == []
     assert "not scanned" in result.warnings[0]
     assert redis_server.client().dbsize() == 7
@@ -159,7 +157,7 @@ def test_min_idle_rules_never_match_on_an_lfu_instance(
     plant(lfu.client(), "cache:cold", size=10 * KIB, freq=0)
     rules = [{"name": "stale", "match": ["*"], "min_idle": "1s", "action": "delete"}]
     settings = settings_for(lfu, tmp_path, rules=rules, goal="all")
-    result = run_cycle(RedisTarget(lfu.url, settings), settings, CycleOptions(False, "t"))
+    result = run_pass(RedisTarget(lfu.url, settings), settings, PassOptions(False, "t"))
     assert result.outcomes == []
     assert any("use max_freq" in warning for warning in result.warnings)
     assert lfu.client().exists("cache:cold") == 1
@@ -178,8 +176,8 @@ def test_a_stop_request_ends_acting_between_two_actions(
         asked.append(1)
         return "stop requested (SIGTERM)" if len(asked) > 1 else None
 
-    options = CycleOptions(dry_run=False, run_id="t", should_stop=should_stop)
-    result = run_cycle(target, settings, options)
+    options = PassOptions(dry_run=False, run_id="t", should_stop=should_stop)
+    result = run_pass(target, settings, options)
     assert [o.result for o in result.outcomes] == ["done", "skipped", "skipped", "skipped"]
     assert result.outcomes[1].reason == "not tried: stop requested (SIGTERM)"
     assert redis_server.client().exists("cache:1", "cache:2", "cache:3") == 3

@@ -14,9 +14,10 @@ import pytest
 import redis
 
 from janitor.adapters.redis.connection import redis_errors
+from janitor.adapters.redis.info import read_persistence_state
 from janitor.app.rescue.diagnosis import diagnose_misconf, persistence_section
 from janitor.core.errors import ExitCode, WritesRefusedError
-from janitor.domain.persistence import is_misconf_error, read_persistence_state
+from janitor.domain.persistence import is_misconf_error
 from tests.support.forkfail import (
     FORK_ENOMEM_LINE,
     MISCONF_CONFIG,

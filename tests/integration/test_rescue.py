@@ -27,13 +27,13 @@ from janitor.adapters.files.rescue_record import (
     state_file_name,
 )
 from janitor.adapters.redis.connection import RedisTarget
+from janitor.adapters.redis.info import read_persistence_state
 from janitor.app.rescue.outcome import summary_lines
-from janitor.app.rescue.procedure import RescueOutcome, finish_pending_restores, rescue_instance
+from janitor.app.rescue.procedure import RescueOutcome, finish_pending_reverts, rescue_instance
 from janitor.app.rescue.revert import rescue_still_running
 from janitor.config.settings import Settings, load_settings
 from janitor.core.errors import LockHeldError, RedisPermissionError
 from janitor.core.logs import configure_logging
-from janitor.domain.persistence import read_persistence_state
 from tests.support.forkfail import (
     MISCONF_CONFIG,
     FaultyRedis,
@@ -371,7 +371,7 @@ def test_finish_pending_restores_puts_back_settings_left_changed(
     record_originals(tmp_path / "state", instance_key(other.url), OriginalSettings("yes", ""))
     client.config_set("stop-writes-on-bgsave-error", "no")
 
-    results = finish_pending_restores([target_for(settings)], tmp_path / "state")
+    results = finish_pending_reverts([target_for(settings)], tmp_path / "state")
 
     assert [(r.instance, r.restored) for r in results] == [
         (instance_key(faulty.server.url), True),
@@ -451,7 +451,7 @@ def test_rescue_killed_after_lifting_the_block_is_finished_by_finish_pending_res
 
     child.kill()
     child.communicate(timeout=10)
-    results = finish_pending_restores(
+    results = finish_pending_reverts(
         [target_for(settings_for(faulty, tmp_path / "state"))], tmp_path / "state"
     )
 
@@ -496,7 +496,7 @@ def test_a_pending_rescue_whose_process_still_runs_is_left_alone(
         path.write_text(json.dumps({**json.loads(path.read_text()), "pid": live.pid}))
         client.config_set("stop-writes-on-bgsave-error", "no")  # as the live rescue did
 
-        [result] = finish_pending_restores([target_for(settings)], tmp_path / "state")
+        [result] = finish_pending_reverts([target_for(settings)], tmp_path / "state")
         with pytest.raises(LockHeldError, match=f"pid {live.pid} is still running"):
             rescue_instance(
                 target_for(settings),

@@ -9,12 +9,12 @@ import redis
 
 from janitor.adapters.files.archive import ArchiveReader
 from janitor.adapters.redis.connection import RedisTarget
+from janitor.adapters.redis.info import read_server_info
 from janitor.adapters.redis.key_actions import KeyActor
 from janitor.adapters.redis.scanner import KeyspaceScanner, ScanOptions
 from janitor.app.rescue.free import PolicyFreer
 from janitor.config.settings import Settings, load_settings
 from janitor.domain.planner import PlannedAction
-from janitor.domain.server import read_server_info
 from tests.support.forkfail import MISCONF_CONFIG, FaultyRedisFactory, bgsave_finished
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer

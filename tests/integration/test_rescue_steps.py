@@ -12,7 +12,7 @@ from janitor.app.rescue.steps import (
     current_settings,
     lift_write_block,
     memory_purge,
-    restore_settings,
+    put_back_settings,
     run_bgsave,
 )
 from tests.conftest import RedisFactory
@@ -74,6 +74,6 @@ def test_lift_and_restore_the_original_settings(redis_factory: RedisFactory) -> 
     client.config_set("save", "")
     assert current_settings(client) == OriginalSettings("no", "")
 
-    assert restore_settings(client, original) is True
+    assert put_back_settings(client, original) is True
     assert current_settings(client) == original
     assert memory_purge(client) is True

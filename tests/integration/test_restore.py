@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from janitor.adapters.redis.connection import RedisTarget
-from janitor.app.instance_pass import CycleOptions, run_cycle
+from janitor.app.instance_pass import PassOptions, run_pass
 from janitor.app.restore import restore_archives
 from janitor.config.settings import Settings, load_settings
 from tests.conftest import RedisFactory
@@ -43,7 +43,7 @@ def archive_everything(server: RedisServer, archive_dir: Path) -> dict[bytes, by
         ttl = 3_600_000 if kind == "hash" else 0
         payloads[key] = plant(client, key, kind=kind, size=3000, idle_seconds=40 * DAY, ttl_ms=ttl)
     settings = settings_for(server, archive_dir)
-    result = run_cycle(RedisTarget(server.url, settings), settings, CycleOptions(False, "r1"))
+    result = run_pass(RedisTarget(server.url, settings), settings, PassOptions(False, "r1"))
     assert result.count("done") == len(KEYS)
     assert client.dbsize() == 0
     return payloads
@@ -116,7 +116,7 @@ def test_restore_into_an_lfu_server_sets_freq(redis_factory: RedisFactory, tmp_p
     settings = settings_for(lfu, tmp_path / "archive")
     settings.policy.rules[0].min_idle = None
     settings.policy.rules[0].max_freq = 10
-    result = run_cycle(RedisTarget(lfu.url, settings), settings, CycleOptions(False, "r1"))
+    result = run_pass(RedisTarget(lfu.url, settings), settings, PassOptions(False, "r1"))
     assert result.count("done") == 1
     summary = restore_archives(
         RedisTarget(lfu.url, settings),
@@ -136,9 +136,9 @@ def test_a_key_archived_twice_comes_back_as_its_newest_copy(
     settings = settings_for(redis_server, tmp_path / "archive")
     target = RedisTarget(redis_server.url, settings)
     plant(client, b"k", size=1000, idle_seconds=40 * DAY)
-    first = run_cycle(target, settings, CycleOptions(False, "r1", clock=lambda: 1_000.0))
+    first = run_pass(target, settings, PassOptions(False, "r1", clock=lambda: 1_000.0))
     newest = plant(client, b"k", size=2000, idle_seconds=40 * DAY)
-    second = run_cycle(target, settings, CycleOptions(False, "r2", clock=lambda: 2_000.0))
+    second = run_pass(target, settings, PassOptions(False, "r2", clock=lambda: 2_000.0))
     assert first.count("done") == second.count("done") == 1
     assert first.archive_file != second.archive_file
     summary = restore_archives(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from janitor.adapters.redis.probes import KeyRecord
 from janitor.adapters.redis.scanner import KeyspaceScanner, ScanOptions
+from janitor.domain.keys import KeyRecord
 from janitor.domain.server import IdleMetric
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer

@@ -5,10 +5,12 @@ from __future__ import annotations
 import redis
 
 from janitor.adapters.redis.connection import RedisTarget
-from janitor.adapters.redis.scanner import KeyRecord, KeyspaceScanner, ScanOptions
+from janitor.adapters.redis.info import read_server_info
+from janitor.adapters.redis.scanner import KeyspaceScanner, ScanOptions
 from janitor.app.inventory import scan_instance
 from janitor.config.settings import load_settings
-from janitor.domain.server import IdleMetric, read_server_info
+from janitor.domain.keys import KeyRecord
+from janitor.domain.server import IdleMetric
 from tests.conftest import RedisFactory
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from janitor.adapters.prometheus import CycleMetrics
+from janitor.adapters.prometheus import PassMetrics
 from janitor.adapters.sdnotify import Notifier
 from janitor.app.context import AppContext
 from janitor.app.scheduled_cycle import CycleResult
@@ -44,7 +44,7 @@ def test_sigterm_lets_the_action_in_flight_finish(
         action_started.set()
         release_action.wait(timeout=20)  # an archive+delete that takes its time
         steps.append(f"action finished, stop flag {stop.is_set()}")
-        return CycleResult([CycleMetrics("redis://x", 1.0, 0.5, True, acted_keys={"delete": 1})])
+        return CycleResult([PassMetrics("redis://x", 1.0, 0.5, True, acted_keys={"delete": 1})])
 
     def operator() -> None:
         try:

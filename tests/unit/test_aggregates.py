@@ -1,6 +1,5 @@
 """Streaming aggregates: bounded top-N, prefixes, histograms."""
 
-from janitor.adapters.redis.scanner import KeyRecord
 from janitor.domain.aggregates import (
     OTHER_PREFIX,
     KeyspaceAggregates,
@@ -9,6 +8,7 @@ from janitor.domain.aggregates import (
     size_bucket,
     ttl_bucket,
 )
+from janitor.domain.keys import KeyRecord
 
 
 def record(key: bytes, size: int, idle: int | None = 0, ttl_ms: int | None = None) -> KeyRecord:

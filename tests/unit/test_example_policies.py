@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from janitor.adapters.redis.scanner import KeyRecord
 from janitor.config.settings import load_settings
+from janitor.domain.keys import KeyRecord
 from janitor.domain.policy import judge
 
 POLICIES = Path(__file__).parents[2] / "config" / "policies"

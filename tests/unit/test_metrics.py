@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from janitor.adapters.prometheus import CycleMetrics, MetricsStore, publish_textfile, write_textfile
+from janitor.adapters.prometheus import MetricsStore, PassMetrics, publish_textfile, write_textfile
 
 INSTANCE = "redis://:***@10.0.0.5:6379"
 
@@ -21,8 +21,8 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def full_result(**changes: object) -> CycleMetrics:
-    result = CycleMetrics(
+def full_result(**changes: object) -> PassMetrics:
+    result = PassMetrics(
         instance=INSTANCE,
         finished_at=1_800_000_000.5,
         duration_seconds=12.25,
@@ -64,7 +64,7 @@ def test_every_metric_parses_with_the_instance_label(tmp_path: Path) -> None:
 
 def test_unknown_figures_are_omitted_not_zero() -> None:
     store = MetricsStore()
-    store.update([CycleMetrics(INSTANCE, 1.0, 2.0, True, scanned_keys=5)])
+    store.update([PassMetrics(INSTANCE, 1.0, 2.0, True, scanned_keys=5)])
     names = {name for name, _ in samples(store.exposition().decode())}
     assert "redis_janitor_scanned_keys" in names
     assert not names & {"redis_janitor_verdict", "redis_janitor_freed_bytes"}
@@ -73,7 +73,7 @@ def test_unknown_figures_are_omitted_not_zero() -> None:
 def test_last_success_survives_a_failure_even_across_runs(tmp_path: Path) -> None:
     path = tmp_path / "janitor.prom"
     publish_textfile(path, [full_result(finished_at=100.0)])
-    publish_textfile(path, [CycleMetrics(INSTANCE, 200.0, 1.0, succeeded=False)])
+    publish_textfile(path, [PassMetrics(INSTANCE, 200.0, 1.0, succeeded=False)])
 
     found = samples(path.read_text())
     label = (("instance", INSTANCE),)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from janitor.adapters.redis.scanner import KeyRecord
 from janitor.config.policy_settings import PolicySettings, RuleSettings
+from janitor.domain.keys import KeyRecord
 from janitor.domain.planner import CandidateCollector, PlannedAction, make_plan
 
 NOW = 1_700_000_000.0

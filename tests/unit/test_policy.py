@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from janitor.adapters.redis.scanner import KeyRecord
 from janitor.config.policy_settings import PolicySettings, RuleSettings
+from janitor.domain.keys import KeyRecord
 from janitor.domain.policy import glob_matches, judge, rule_matches, score
 
 DAY = 86400

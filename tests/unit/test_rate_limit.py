@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from janitor.adapters.redis.key_actions import ActionOutcome
-from janitor.adapters.redis.scanner import KeyRecord
-from janitor.app.instance_pass import CycleOptions, act_all
+from janitor.app.instance_pass import PassOptions, act_all
+from janitor.domain.keys import KeyRecord
 from janitor.domain.planner import Plan, PlannedAction
 
 
@@ -45,7 +45,7 @@ def plan_of(count: int) -> Plan:
 def run(count: int, rate: float, dry_run: bool) -> tuple[RecordingActor, ManualClock]:
     clock = ManualClock()
     actor = RecordingActor(clock)
-    options = CycleOptions(dry_run, "t", monotonic=clock.monotonic, sleep=clock.sleep)
+    options = PassOptions(dry_run, "t", monotonic=clock.monotonic, sleep=clock.sleep)
     outcomes = act_all(actor, plan_of(count), rate, options)  # type: ignore[arg-type]
     assert len(outcomes) == count
     return actor, clock

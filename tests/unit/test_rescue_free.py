@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from janitor.adapters.redis.scanner import KeyRecord
 from janitor.app.rescue.advice import DAY, LeftoverTally, more_to_free_advice
 from janitor.app.rescue.free import next_batch
 from janitor.config.policy_settings import PolicySettings, RuleSettings
+from janitor.domain.keys import KeyRecord
 from janitor.domain.planner import Plan, PlannedAction
 
 NOW = 1_700_000_000.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from janitor.app.instance_pass import CycleResult, HeadroomSnapshot
-from janitor.cli.render.run import run_exit_code
+from janitor.app.instance_pass import HeadroomSnapshot, PassResult
+from janitor.app.run_result import run_exit_code
 from janitor.cli.rules import adhoc_policy
 from janitor.core.errors import LockHeldError, RedisUnavailableError, UsageError
 from janitor.domain.planner import Plan
@@ -43,10 +43,10 @@ def test_bad_ad_hoc_flags_are_usage_errors(flags: tuple) -> None:  # type: ignor
         adhoc_policy(*flags)
 
 
-def result(after_verdict: str, need: int) -> CycleResult:
+def result(after_verdict: str, need: int) -> PassResult:
     snapshot = HeadroomSnapshot({}, after_verdict, need)
     plan = Plan("all", 0, 0, 0.0)
-    return CycleResult("i", False, snapshot, snapshot, plan, [], 0, True)
+    return PassResult("i", False, snapshot, snapshot, plan, [], 0, True)
 
 
 def test_exit_code_says_ok_short_or_failed() -> None:

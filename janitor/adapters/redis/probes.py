@@ -9,14 +9,14 @@ vanished between SCAN and the probes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
 from typing import Any
 
 import hiredis
 import redis
 
 from janitor.adapters.redis.resp import encode_arg, pack_command, to_redis_error
+from janitor.domain.keys import KeyRecord, fast_key_record_constructor
 from janitor.domain.server import IdleMetric
 
 PROBES_PER_KEY = 4
@@ -24,57 +24,7 @@ _TRACKING_ERRORS = ("idle time not tracked", "access frequency not tracked")
 _TYPE_NAMES = {name.encode(): name for name in ("string", "list", "set", "zset", "hash", "stream")}
 
 
-@dataclass(frozen=True, slots=True)
-class KeyRecord:
-    """What the scan learned about one key; ``key`` is the exact bytes."""
-
-    db: int
-    key: bytes
-    type: str
-    size_bytes: int
-    idle_seconds: int | None
-    freq: int | None
-    ttl_ms: int | None
-
-    @property
-    def ttl_seconds(self) -> float | None:
-        """Remaining time to live in seconds, or None when the key does not expire."""
-        return None if self.ttl_ms is None else self.ttl_ms / 1000
-
-
-def _record_constructor() -> Callable[..., KeyRecord]:
-    """Return a KeyRecord constructor about twice as fast as the frozen dataclass's ``__init__``.
-
-    It fills the slots directly, in field order, with no validation: only for the decoder's hot
-    loop, which passes exactly the seven fields.
-    """
-    setters = [getattr(KeyRecord, field.name).__set__ for field in fields(KeyRecord)]
-    set_db, set_key, set_type, set_size, set_idle, set_freq, set_ttl = setters
-    allocate = object.__new__
-
-    def construct(
-        db: int,
-        key: bytes,
-        type_name: str,
-        size_bytes: int,
-        idle_seconds: int | None,
-        freq: int | None,
-        ttl_ms: int | None,
-    ) -> KeyRecord:
-        record: KeyRecord = allocate(KeyRecord)
-        set_db(record, db)
-        set_key(record, key)
-        set_type(record, type_name)
-        set_size(record, size_bytes)
-        set_idle(record, idle_seconds)
-        set_freq(record, freq)
-        set_ttl(record, ttl_ms)
-        return record
-
-    return construct
-
-
-_new_record = _record_constructor()
+_new_record = fast_key_record_constructor()
 
 
 class ProbePacker:

@@ -22,7 +22,6 @@ import redis
 
 from janitor.adapters.redis.probes import (
     PROBES_PER_KEY,
-    KeyRecord,
     ProbePacker,
     decode_probes,
     pack_scan,
@@ -32,6 +31,7 @@ from janitor.adapters.redis.resp import RawConnection
 from janitor.adapters.redis.sampler import ServerSampler
 from janitor.config.settings import ScanSettings
 from janitor.domain.cpu_budget import CpuBudgetController
+from janitor.domain.keys import KeyRecord
 from janitor.domain.server import IdleMetric
 
 __all__ = ["KeyRecord", "KeyspaceScanner", "ProgressCallback", "ScanOptions", "cyclic_gc_paused"]

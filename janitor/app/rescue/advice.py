@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from janitor.adapters.redis.scanner import KeyRecord
 from janitor.config.policy_settings import PolicySettings
 from janitor.core.units import format_bytes
+from janitor.domain.keys import KeyRecord
 from janitor.domain.planner import Plan
 from janitor.domain.policy import judge
 

@@ -17,7 +17,8 @@ from typing import Any, Literal
 import redis
 
 from janitor.adapters.host.locality import url_is_local
-from janitor.domain.persistence import PersistenceState, read_config, read_persistence_state
+from janitor.adapters.redis.info import read_config, read_persistence_state
+from janitor.domain.persistence import PersistenceState
 
 Cause = Literal["fork_enomem", "disk", "unknown"]
 DEFAULT_TAIL_BYTES = 64 * 1024

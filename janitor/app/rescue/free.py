@@ -19,16 +19,16 @@ from typing import Any
 
 from janitor.adapters.files.archive import ArchiveWriter, ensure_private_dir
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
+from janitor.adapters.redis.info import read_server_info
 from janitor.adapters.redis.key_actions import ActionOutcome, KeyActor
-from janitor.adapters.redis.scanner import KeyRecord
-from janitor.app.instance_pass import CycleOptions, act_all, removed_bytes, wait_until_settled
+from janitor.app.instance_pass import PassOptions, act_all, removed_bytes, wait_until_settled
 from janitor.app.inventory import scan_instance
 from janitor.app.rescue.advice import LeftoverTally, more_to_free_advice
 from janitor.config.policy_settings import PolicySettings
 from janitor.config.settings import Settings
 from janitor.core.logs import get_logger
+from janitor.domain.keys import KeyRecord
 from janitor.domain.planner import CandidateCollector, Plan, PlannedAction, make_plan
-from janitor.domain.server import read_server_info
 
 log = get_logger(__name__)
 
@@ -72,7 +72,7 @@ class PolicyFreer:
     ) -> None:
         self._target = target
         self._settings = settings
-        self._options = CycleOptions(
+        self._options = PassOptions(
             dry_run=dry_run, run_id=run_id, goal="all", progress=progress, clock=clock
         )
         self._queue: list[PlannedAction] | None = None

@@ -7,25 +7,15 @@ deletes nothing, reports the persistence section and exits 2 saying to run ``res
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
-from rich.console import Console
-from rich.text import Text
-
 from janitor.adapters.redis.connection import RedisTarget
 from janitor.app.instance_pass import HeadroomMeter
-from janitor.app.rescue.outcome import RestoreResult
+from janitor.app.rescue.outcome import RevertResult
+from janitor.app.rescue.result import rescue_document, rescue_exit_code
 from janitor.app.rescue.run import InstanceRescue, rescue_target, writes_refused_section
-from janitor.cli.output import print_error
-from janitor.cli.render.rescue import (
-    pending_lines,
-    render_rescue,
-    rescue_document,
-    rescue_exit_code,
-)
-from janitor.cli.render.run import render_run
 from janitor.config.settings import Settings
 from janitor.core.errors import JanitorError, WritesRefusedError
 from janitor.core.logs import get_logger
@@ -52,7 +42,15 @@ def refused_error(display: str, section: Mapping[str, Any]) -> WritesRefusedErro
 class MisconfHandling:
     """Checks each instance before the cycle; rescues it or reports it (see module docstring)."""
 
-    def __init__(self, settings: Settings, run_id: str, dry_run: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        run_id: str,
+        dry_run: bool,
+        on_refused: Callable[[WritesRefusedError], None] = lambda _error: None,
+    ) -> None:
+        """``on_refused`` is told of each instance left alone (the CLI prints it at once)."""
+        self._on_refused = on_refused
         self._settings = settings
         self._run_id = run_id
         self._dry_run = dry_run
@@ -87,11 +85,11 @@ class MisconfHandling:
         else:
             error = refused_error(target.display, section)
             log.error("run.writes_refused", cause=cause, error=error.message)
-            print_error(error, None)
+            self._on_refused(error)
             self.failures.append((target.display, error))
         return True
 
-    def add_to(self, document: dict[str, Any], pending: list[RestoreResult]) -> None:
+    def add_to(self, document: dict[str, Any], pending: list[RevertResult]) -> None:
         """Add ``pending_restores``, the persistence of refused instances and any ``rescue``."""
         document["pending_restores"] = [asdict(result) for result in pending]
         for error in document["errors"]:
@@ -102,12 +100,3 @@ class MisconfHandling:
                 )
         if self.rescues:
             document["rescue"] = rescue_document(self.rescues, [], [], self._run_id, self._dry_run)
-
-
-def render_run_with_rescue(document: Mapping[str, Any], console: Console) -> None:
-    """``render_run`` preceded by pending restores and followed by any rescue."""
-    for line in pending_lines(document.get("pending_restores", [])):
-        console.print(Text(line))
-    render_run(document, console)
-    if "rescue" in document:
-        render_rescue(document["rescue"], console)

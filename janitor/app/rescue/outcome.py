@@ -49,8 +49,8 @@ class RescueOutcome:
 
 
 @dataclass(frozen=True)
-class RestoreResult:
-    """What ``finish_pending_restores`` did for one pending record."""
+class RevertResult:
+    """What ``finish_pending_reverts`` did for one pending record."""
 
     instance: str
     restored: bool

@@ -4,7 +4,7 @@
 lift the write block, free memory (an injected step: the policy decides what goes) with
 ``MEMORY PURGE`` until the injected headroom check passes, BGSAVE and wait (bounded), and
 always — on success, failure, exception or SIGTERM — put the original settings back.
-``finish_pending_restores`` finishes a rescue that was killed half-way (call it first).
+``finish_pending_reverts`` finishes a rescue that was killed half-way (call it first).
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from janitor.adapters.files.rescue_record import (
 )
 from janitor.adapters.host.locality import url_is_local
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
+from janitor.adapters.redis.info import read_persistence_state
 from janitor.app.rescue.diagnosis import Diagnosis, diagnose_misconf
-from janitor.app.rescue.outcome import RescueOutcome, RestoreResult, remaining_advice
+from janitor.app.rescue.outcome import RescueOutcome, RevertResult, remaining_advice
 from janitor.app.rescue.revert import (
     adopt_pending_originals,
-    finish_pending_restores,
-    restore_and_complete,
+    finish_pending_reverts,
+    revert_and_complete,
 )
 from janitor.app.rescue.steps import (
     RescueInterruptedError,
@@ -41,7 +42,7 @@ from janitor.app.rescue.steps import (
 from janitor.config.settings import Settings
 from janitor.core.errors import JanitorError, RedisPermissionError
 from janitor.core.logs import get_logger
-from janitor.domain.persistence import PersistenceState, is_misconf_error, read_persistence_state
+from janitor.domain.persistence import PersistenceState, is_misconf_error
 
 log = get_logger(__name__)
 FreeMemory = Callable[[int], int]
@@ -158,7 +159,7 @@ def _rescue(
             log.error("rescue.failed", error=str(error))
         finally:
             guard.hold()
-            outcome.config_restored = restore_and_complete(client, state_dir, record)
+            outcome.config_restored = revert_and_complete(client, state_dir, record)
         outcome.interrupted = outcome.interrupted or guard.received
     _measure_after(outcome, client)
     still_needed = _still_needed(need_to_free) if not outcome.headroom_ok else None
@@ -260,7 +261,7 @@ __all__ = [
     "FreeMemory",
     "OriginalSettings",
     "RescueOutcome",
-    "RestoreResult",
-    "finish_pending_restores",
+    "RevertResult",
+    "finish_pending_reverts",
     "rescue_instance",
 ]

@@ -1,8 +1,8 @@
 """Finishing what a rescue left: put back original settings, adopt a killed rescue's record.
 
 A rescue records the instance's original save settings before it changes anything
-(``adapters.files.rescue_record``). ``restore_and_complete`` puts them back and marks the record
-complete; ``finish_pending_restores`` does that for every rescue that was killed half-way and is
+(``adapters.files.rescue_record``). ``revert_and_complete`` puts them back and marks the record
+complete; ``finish_pending_reverts`` does that for every rescue that was killed half-way and is
 called first by ``rescue`` and ``run``; ``adopt_pending_originals`` lets a new rescue start from
 the true originals rather than from the settings a killed rescue left lifted.
 """
@@ -26,18 +26,18 @@ from janitor.adapters.files.rescue_record import (
     read_record,
 )
 from janitor.adapters.redis.connection import RedisTarget
-from janitor.app.rescue.outcome import RestoreResult
-from janitor.app.rescue.steps import restore_settings
+from janitor.app.rescue.outcome import RevertResult
+from janitor.app.rescue.steps import put_back_settings
 from janitor.core.errors import LockHeldError
 from janitor.core.logs import get_logger
 
 log = get_logger(__name__)
 
 
-def restore_and_complete(client: redis.Redis, state_dir: Path, record: RescueRecord) -> bool:
+def revert_and_complete(client: redis.Redis, state_dir: Path, record: RescueRecord) -> bool:
     """Put the original settings back; mark the state file complete only when that worked."""
     try:
-        restored = restore_settings(client, record.original)
+        restored = put_back_settings(client, record.original)
     except redis.RedisError as error:
         log.error("rescue.restore_failed", error=str(error), state_dir=str(state_dir))
         return False
@@ -60,7 +60,7 @@ def rescue_still_running(pid: int, proc_root: Path = Path("/proc")) -> bool:
     return b"janitor" in command_line
 
 
-def finish_pending_restores(targets: Sequence[RedisTarget], state_dir: Path) -> list[RestoreResult]:
+def finish_pending_reverts(targets: Sequence[RedisTarget], state_dir: Path) -> list[RevertResult]:
     """Put back the settings of every rescue that did not finish (call before rescue or run).
 
     A record for an instance not among ``targets``, or of a rescue whose process still runs, is
@@ -77,12 +77,12 @@ def finish_pending_restores(targets: Sequence[RedisTarget], state_dir: Path) -> 
                 else f"a rescue by pid {record.pid} is still running"
             )
             log.warning("rescue.pending_left", pending_instance=record.instance, reason=reason)
-            results.append(RestoreResult(record.instance, False, reason))
+            results.append(RevertResult(record.instance, False, reason))
             continue
         with structlog.contextvars.bound_contextvars(instance=target.display):
-            restored = restore_and_complete(target.client(), state_dir, record)
+            restored = revert_and_complete(target.client(), state_dir, record)
         message = "original settings restored" if restored else "restore failed; still pending"
-        results.append(RestoreResult(record.instance, restored, message))
+        results.append(RevertResult(record.instance, restored, message))
     return results
 
 

@@ -20,9 +20,9 @@ from janitor.adapters.redis.key_actions import ActionOutcome
 from janitor.app.instance_pass import HeadroomMeter, HeadroomSnapshot
 from janitor.app.rescue.diagnosis import persistence_section
 from janitor.app.rescue.free import PolicyFreer
-from janitor.app.rescue.outcome import RescueOutcome, RestoreResult
+from janitor.app.rescue.outcome import RescueOutcome, RevertResult
 from janitor.app.rescue.procedure import rescue_instance
-from janitor.app.rescue.revert import finish_pending_restores
+from janitor.app.rescue.revert import finish_pending_reverts
 from janitor.config.settings import Settings
 from janitor.core.errors import JanitorError
 from janitor.core.logs import get_logger
@@ -54,17 +54,15 @@ class InstanceRescue:
 
 def finish_pending(
     targets: Sequence[RedisTarget], state_dir: Path, *, dry_run: bool
-) -> list[RestoreResult]:
+) -> list[RevertResult]:
     """Put back what killed rescues left lifted (dry run: only say what would be put back)."""
     if dry_run:
         results = [
-            RestoreResult(
-                record.instance, False, "dry run: the original settings would be restored"
-            )
+            RevertResult(record.instance, False, "dry run: the original settings would be restored")
             for record in pending_restores(state_dir)
         ]
     else:
-        results = finish_pending_restores(targets, state_dir)
+        results = finish_pending_reverts(targets, state_dir)
     if results:
         log.warning(
             "rescue.pending_finished",

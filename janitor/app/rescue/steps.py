@@ -17,9 +17,9 @@ from typing import Any, Literal
 import redis
 
 from janitor.adapters.files.rescue_record import OriginalSettings
+from janitor.adapters.redis.info import read_config
 from janitor.core.errors import JanitorError
 from janitor.core.logs import get_logger
-from janitor.domain.persistence import read_config
 
 log = get_logger(__name__)
 BgsaveStatus = Literal["ok", "err", "refused", "timeout"]
@@ -46,7 +46,7 @@ def current_settings(client: redis.Redis) -> OriginalSettings | None:
     return OriginalSettings(stop_writes_on_bgsave_error=config[STOP_WRITES], save=config["save"])
 
 
-def restore_settings(client: redis.Redis, original: OriginalSettings) -> bool:
+def put_back_settings(client: redis.Redis, original: OriginalSettings) -> bool:
     """Set back every setting that differs from ``original``; True when all now match."""
     now = current_settings(client)
     if now is None:

@@ -1,4 +1,4 @@
-"""The ``run`` and ``restore`` result documents (JSON contract) and their text rendering."""
+"""Text rendering of the ``run`` and ``restore`` result documents (built in ``app``)."""
 
 from __future__ import annotations
 
@@ -9,69 +9,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from janitor.app.instance_pass import CycleResult, HeadroomSnapshot
-from janitor.app.report import SCHEMA_VERSION
-from janitor.core.errors import ExitCode, JanitorError
 from janitor.core.units import format_bytes
 
 TEXT_ACTION_ROWS = 50
-
-
-def run_document(
-    results: list[CycleResult],
-    failures: list[tuple[str, JanitorError]],
-    run_id: str,
-    dry_run: bool,
-) -> dict[str, Any]:
-    """The ``run --format json`` document: before, after, actions, freed_bytes (+ per instance)."""
-    actions = []
-    for result in results:
-        for outcome in result.outcomes:
-            actions.append({**outcome.to_dict(), "instance": result.instance})
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "dry_run": dry_run,
-        "before": headroom_section([result.before for result in results]),
-        "after": headroom_section([result.after for result in results]),
-        "actions": actions,
-        "freed_bytes": sum(result.freed_bytes for result in results),
-        "instances": [result.to_dict() for result in results],
-        "errors": [
-            {"instance": name, "exit_code": int(error.exit_code), "message": error.message}
-            for name, error in failures
-        ],
-    }
-
-
-def headroom_section(snapshots: list[HeadroomSnapshot]) -> dict[str, Any]:
-    """A headroom object as ``headroom --format json`` has it: verdict, host, instances."""
-    verdicts = [snapshot.verdict for snapshot in snapshots]
-    worst = next((v for v in ("critical", "warn") if v in verdicts), "ok")
-    host = next((snapshot.host for snapshot in snapshots if snapshot.host is not None), None)
-    return {
-        "verdict": worst,
-        "host": host,
-        "instances": [snapshot.document for snapshot in snapshots],
-    }
-
-
-def instance_exit_code(result: CycleResult) -> int:
-    """2 when an action failed, 1 when headroom is still short afterwards, else 0."""
-    if result.count("failed"):
-        return ExitCode.CRITICAL
-    if result.after.verdict != "ok" or result.after.need_to_free_bytes > 0:
-        return ExitCode.WARN
-    return ExitCode.OK
-
-
-def run_exit_code(results: list[CycleResult], failures: list[tuple[str, JanitorError]]) -> int:
-    """2 when an instance or an action failed, 75 when the only failures are instances locked
-    by another run, else 1 when headroom is still short, else 0."""
-    if failures:
-        locked = all(error.exit_code == ExitCode.LOCKED for _, error in failures)
-        return ExitCode.LOCKED if locked else ExitCode.CRITICAL
-    return max((instance_exit_code(result) for result in results), default=ExitCode.OK)
 
 
 def render_actions(document: Mapping[str, Any], console: Console) -> None:
