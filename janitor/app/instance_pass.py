@@ -22,6 +22,7 @@ from janitor.adapters.redis.info import read_server_info
 from janitor.adapters.redis.key_actions import ActionHooks, ActionOutcome, KeyActor
 from janitor.app.inventory import scan_instance
 from janitor.config.settings import Settings
+from janitor.core.errors import JanitorError
 from janitor.core.logs import get_logger
 from janitor.domain.planner import CandidateCollector, Plan, make_plan
 from janitor.domain.server import IdleMetric, ServerInfo
@@ -90,6 +91,16 @@ class PassResult:
     prediction: dict[str, Any] | None = None
     archive_file: str | None = None
     warnings: list[str] = field(default_factory=list)
+    error: JanitorError | None = None
+    """A failure after the actions ran (measuring after, releasing the lock): reported beside
+    the actions, never instead of them."""
+
+    def failed_after_acting(self, what: str, error: JanitorError) -> None:
+        """Record a failure that came after the actions (the first one wins)."""
+        log.error("run.failed_after_acting", what=what, error=error.message)
+        if self.error is None:
+            self.error = JanitorError(what, hint=error.hint)
+            self.error.exit_code = error.exit_code
 
     def count(self, result: str) -> int:
         """How many actions ended with ``result`` (done/skipped/failed/planned)."""
@@ -109,6 +120,7 @@ class PassResult:
             "prediction": self.prediction,
             "archive_file": self.archive_file,
             "warnings": self.warnings,
+            "error": self.error.message if self.error is not None else None,
         }
 
 
@@ -180,15 +192,14 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
     finally:
         if archive is not None:
             archive.close()
-    acted = any(outcome.result == "done" for outcome in outcomes)
-    settled = True
-    if acted and not options.dry_run:
-        _purge(target, settings, warnings)
-        settled = wait_until_settled(target, settings.policy.settle_timeout)
-        if not settled:
-            warnings.append("the allocator did not settle in time; 'after' may be early")
-    after = options.meter(target)
-    freed = used_before - int(_memory_info(target).get("used_memory", 0))
+    after_error: JanitorError | None = None
+    try:
+        after, freed, settled = _measure_after(
+            target, settings, options, outcomes, used_before, warnings
+        )
+    except JanitorError as error:
+        after_error = error
+        after, freed, settled = _unmeasured(target, error), 0, False
     result = PassResult(
         instance=target.display,
         dry_run=options.dry_run,
@@ -205,8 +216,39 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
         archive_file=str(archive.path) if archive is not None and archive.path else None,
         warnings=warnings,
     )
+    if after_error is not None:
+        result.failed_after_acting(
+            f"measuring after the actions failed: {after_error.message}", after_error
+        )
     log.info("run.instance_finished", **result.to_dict()["results"], freed_bytes=freed)
     return result
+
+
+def _measure_after(
+    target: RedisTarget,
+    settings: Settings,
+    options: PassOptions,
+    outcomes: list[ActionOutcome],
+    used_before: int,
+    warnings: list[str],
+) -> tuple[HeadroomSnapshot, int, bool]:
+    """Purge, wait for the allocator to settle, measure again: (after, freed bytes, settled)."""
+    acted = any(outcome.result == "done" for outcome in outcomes)
+    settled = True
+    if acted and not options.dry_run:
+        _purge(target, settings, warnings)
+        settled = wait_until_settled(target, settings.policy.settle_timeout)
+        if not settled:
+            warnings.append("the allocator did not settle in time; 'after' may be early")
+    after = options.meter(target)
+    freed = used_before - int(_memory_info(target).get("used_memory", 0))
+    return after, freed, settled
+
+
+def _unmeasured(target: RedisTarget, error: JanitorError) -> HeadroomSnapshot:
+    """The "after" of a pass whose after-measurement failed: unknown, with the reason."""
+    document = {"instance": target.display, "verdict": "unknown", "error": error.message}
+    return HeadroomSnapshot(document=document, verdict="unknown", need_to_free_bytes=0)
 
 
 def removed_bytes(outcomes: list[ActionOutcome]) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 
 from janitor.app.instance_pass import HeadroomSnapshot, PassResult
 from janitor.app.report import SCHEMA_VERSION
-from janitor.core.errors import ExitCode, JanitorError
+from janitor.core.errors import JanitorError
 
 
 def run_document(
@@ -31,9 +31,14 @@ def run_document(
         "instances": [result.to_dict() for result in results],
         "errors": [
             {"instance": name, "exit_code": int(error.exit_code), "message": error.message}
-            for name, error in failures
+            for name, error in failures + _after_acting(results)
         ],
     }
+
+
+def _after_acting(results: list[PassResult]) -> list[tuple[str, JanitorError]]:
+    """Failures that came after an instance's actions had run (they ran: the result stands)."""
+    return [(result.instance, result.error) for result in results if result.error is not None]
 
 
 def headroom_section(snapshots: list[HeadroomSnapshot]) -> dict[str, Any]:
@@ -46,21 +51,3 @@ def headroom_section(snapshots: list[HeadroomSnapshot]) -> dict[str, Any]:
         "host": host,
         "instances": [snapshot.document for snapshot in snapshots],
     }
-
-
-def instance_exit_code(result: PassResult) -> int:
-    """2 when an action failed, 1 when headroom is still short afterwards, else 0."""
-    if result.count("failed"):
-        return ExitCode.CRITICAL
-    if result.after.verdict != "ok" or result.after.need_to_free_bytes > 0:
-        return ExitCode.WARN
-    return ExitCode.OK
-
-
-def run_exit_code(results: list[PassResult], failures: list[tuple[str, JanitorError]]) -> int:
-    """2 when an instance or an action failed, 75 when the only failures are instances locked
-    by another run, else 1 when headroom is still short, else 0."""
-    if failures:
-        locked = all(error.exit_code == ExitCode.LOCKED for _, error in failures)
-        return ExitCode.LOCKED if locked else ExitCode.CRITICAL
-    return max((instance_exit_code(result) for result in results), default=ExitCode.OK)

@@ -1,4 +1,4 @@
-"""The contract of what ``serve`` runs (the real cycle is ``service_run.scheduled_run_cycle``).
+"""The contract of what ``serve`` runs (the real cycle is ``cleanup.scheduled_cleanup_cycle``).
 
 A cycle is any ``CycleRunner``: ``runner(app, stop) -> CycleResult``. ``stop`` is a
 ``threading.Event`` set on the first SIGTERM/SIGINT: a cycle checks ``stop.is_set()`` between two
@@ -32,20 +32,3 @@ class CycleResult:
 
 
 CycleRunner = Callable[[AppContext, threading.Event], CycleResult]
-
-
-class CycleStoppedError(Exception):
-    """Raised inside a read-only step (a scan) to abandon it when a stop was requested."""
-
-
-def stop_checker(stop: threading.Event) -> Callable[[int, int], None]:
-    """A scan progress callback that abandons the scan at a batch boundary once ``stop`` is set.
-
-    Only for read-only work: a scan changes nothing, so cutting it short is always safe.
-    """
-
-    def check(_done: int, _total: int) -> None:
-        if stop.is_set():
-            raise CycleStoppedError
-
-    return check

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-import structlog
 from rich.console import Console
 
-from janitor.adapters.redis.connection import targets_from_settings
+from janitor.adapters.redis.connection import RedisTarget, targets_from_settings
 from janitor.app.context import AppContext
+from janitor.app.exit_codes import first_failure_or_ok
 from janitor.app.headroom import HeadroomReport, measure_headroom
+from janitor.app.instance_loop import for_each_instance
 from janitor.app.inventory import InstanceScan, scan_instance
 from janitor.app.report import build_report
 from janitor.cli.group import cli, common_options, prepare
@@ -78,11 +79,10 @@ def report(
             {"url": url, "exit_code": int(error.exit_code), "message": error.message}
             for url, error in failures
         ]
-        for url, error in failures:
+        for _url, error in failures:
             print_error(error, None)
-            log.error("instance.failed", instance=url, error=error.message)
     emit(document, app.fmt, render_report_with_headroom)
-    return int(failures[0][1].exit_code) if failures else ExitCode.OK
+    return first_failure_or_ok(failures)
 
 
 def add_persistence(document: dict[str, Any]) -> None:
@@ -128,21 +128,15 @@ def headroom(
 
 def scan_all(app: AppContext) -> tuple[list[InstanceScan], list[tuple[str, JanitorError]]]:
     """Scan every configured instance; a failure is kept per instance unless all fail."""
-    scans: list[InstanceScan] = []
-    failures: list[tuple[str, JanitorError]] = []
-    for target in targets_from_settings(app.settings):
-        structlog.contextvars.bind_contextvars(instance=target.display)
-        try:
-            with scan_progress(f"scanning {target.display}") as progress:
-                scans.append(scan_instance(target, app.settings, progress))
-        except JanitorError as error:
-            failures.append((target.display, error))
-        finally:
-            target.close()
-    structlog.contextvars.unbind_contextvars("instance")
-    if failures and not scans:
-        raise failures[0][1]
-    return scans, failures
+
+    def scan(target: RedisTarget) -> InstanceScan:
+        with scan_progress(f"scanning {target.display}") as progress:
+            return scan_instance(target, app.settings, progress)
+
+    targets = targets_from_settings(app.settings)
+    done = for_each_instance(targets, app.settings, scan, may_write=False)
+    done.raise_if_all_failed()
+    return done.results, done.failures
 
 
 @cli.group()

@@ -10,20 +10,19 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import click
-import structlog
 
 from janitor.adapters.redis.connection import RedisTarget, redis_errors, targets_from_settings
 from janitor.adapters.redis.info import read_persistence_state
 from janitor.adapters.redis.lock import default_lock_dir, instance_lock
 from janitor.app.headroom_meter import model_meter
+from janitor.app.instance_loop import for_each_instance
+from janitor.app.rescue import InstanceRescue, rescue_target
 from janitor.app.rescue.result import rescue_document
-from janitor.app.rescue.run import InstanceRescue, finish_pending, rescue_target
 from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.output import emit, print_error
 from janitor.cli.progress import scan_progress
 from janitor.cli.render.rescue import render_rescue
 from janitor.cli.rules import RuleFlags, require_consent, rule_options
-from janitor.core.errors import JanitorError
 from janitor.core.logs import get_logger
 
 log = get_logger(__name__)
@@ -65,37 +64,28 @@ def rescue(
     app = prepare(config_path, urls, fmt, log_level, overrides)
     ask = require_consent(dry_run, yes, "rescue")
     targets = targets_from_settings(app.settings)
-    pending = finish_pending(targets, app.settings.rescue.state_dir, dry_run=dry_run)
     meter = model_meter(targets, app.settings)
     lock_dir = default_lock_dir(app.settings)
-    rescues: list[InstanceRescue] = []
-    failures: list[tuple[str, JanitorError]] = []
-    for target in targets:
-        structlog.contextvars.bind_contextvars(instance=target.display)
-        try:
-            if ask:
-                _confirm_rescue(target)
-            bar = nullcontext(None) if ask else scan_progress(f"scanning {target.display}")
-            with bar as progress, instance_lock(target, app.settings, lock_dir=lock_dir):
-                rescues.append(
-                    rescue_target(
-                        target,
-                        app.settings,
-                        meter,
-                        dry_run=dry_run,
-                        run_id=app.run_id,
-                        progress=progress,
-                    )
-                )
-        except JanitorError as error:
-            failures.append((target.display, error))
-            print_error(error, None)
-            log.error("instance.failed", error=error.message)
-        finally:
-            target.close()
-    structlog.contextvars.unbind_contextvars("instance")
-    if failures and not rescues:
-        raise failures[0][1]
+
+    def rescue_one(target: RedisTarget) -> InstanceRescue:
+        if ask:
+            _confirm_rescue(target)
+        bar = nullcontext(None) if ask else scan_progress(f"scanning {target.display}")
+        with bar as progress, instance_lock(target, app.settings, lock_dir=lock_dir):
+            return rescue_target(
+                target, app.settings, meter, dry_run=dry_run, run_id=app.run_id, progress=progress
+            )
+
+    done = for_each_instance(
+        targets,
+        app.settings,
+        rescue_one,
+        may_write=True,
+        dry_run=dry_run,
+        on_failure=lambda error: print_error(error, None),
+    )
+    done.raise_if_all_failed()
+    rescues, failures, pending = done.results, done.failures, done.reverts
     document = rescue_document(rescues, failures, pending, app.run_id, dry_run)
     emit(document, app.fmt, render_rescue)
     log.info(

@@ -1,24 +1,15 @@
-"""The ``run`` and ``restore`` commands, registered on the ``redis-janitor`` group (cli.py)."""
+"""The ``run`` and ``restore`` commands."""
 
 from __future__ import annotations
 
-import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import click
-import structlog
 
-from janitor.adapters.prometheus import PassMetrics, publish_textfile
+from janitor.adapters.prometheus import publish_textfile
 from janitor.adapters.redis.connection import targets_from_settings
-from janitor.adapters.redis.lock import default_lock_dir, instance_lock
-from janitor.app.headroom_meter import model_meter, model_predictor
-from janitor.app.instance_pass import PassOptions, PassResult
-from janitor.app.locked_pass import locked_pass, pass_metrics
-from janitor.app.rescue.gate import MisconfHandling
-from janitor.app.rescue.run import finish_pending
+from janitor.app.cleanup import Cleanup, CleanupRequest, run_cleanup
 from janitor.app.restore import restore_archives
-from janitor.app.run_result import run_document, run_exit_code
 from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.output import emit, print_error
 from janitor.cli.progress import scan_progress
@@ -63,55 +54,25 @@ def run(
     rule_flags: RuleFlags,
     metrics_textfile: Path | None,
 ) -> int:
-    """One cycle: headroom → scan → plan → act (expire/archive/delete) → headroom again."""
+    """One pass per instance: headroom → scan → plan → act (expire/archive/delete) → headroom."""
     overrides = rule_flags.overrides(goal)
     overrides["metrics"] = {"textfile": metrics_textfile}
     app = prepare(config_path, urls, fmt, log_level, overrides)
     ask = require_consent(dry_run, yes, "run")
-    results: list[PassResult] = []
-    failures: list[tuple[str, JanitorError]] = []
-    targets = targets_from_settings(app.settings)
-    pending = finish_pending(targets, app.settings.rescue.state_dir, dry_run=dry_run)
-    misconf = MisconfHandling(
-        app.settings, app.run_id, dry_run, on_refused=lambda error: print_error(error, None)
+    request = CleanupRequest(
+        dry_run=dry_run,
+        confirm=_confirm_plan if ask else None,
+        progress=None if ask else (lambda name: scan_progress(f"scanning {name}")),
+        on_failure=lambda error: print_error(error, None),
     )
-    meter = model_meter(targets, app.settings)
-    lock_dir = default_lock_dir(app.settings)
-    metrics: list[PassMetrics] = []
-    for target in targets:
-        started = time.monotonic()
-        structlog.contextvars.bind_contextvars(instance=target.display)
-        options = PassOptions(
-            dry_run=dry_run, run_id=app.run_id, meter=meter, predictor=model_predictor
-        )
-        options.confirm = _confirm_plan if ask else None
-        try:
-            with instance_lock(target, app.settings, lock_dir=lock_dir):
-                refused = misconf.handled(target, meter)
-            if refused:
-                continue
-            bar = nullcontext(None) if ask else scan_progress(f"scanning {target.display}")
-            with bar as progress:
-                options.progress = progress
-                results.append(locked_pass(target, app.settings, options, lock_dir))
-            metrics.append(pass_metrics(target, started, results[-1]))
-        except JanitorError as error:
-            failures.append((target.display, error))
-            if error.exit_code != ExitCode.LOCKED:
-                metrics.append(pass_metrics(target, started, None))
-            print_error(error, None)
-            log.error("instance.failed", error=error.message)
-        finally:
-            target.close()
-    structlog.contextvars.unbind_contextvars("instance")
+    cleanup = run_cleanup(app, request)
     if app.settings.metrics.textfile is not None and not dry_run:
-        publish_textfile(app.settings.metrics.textfile, metrics)
-    if failures and not results and not misconf.found:
-        raise failures[0][1]
-    document = run_document(results, failures + misconf.failures, app.run_id, dry_run)
-    misconf.add_to(document, pending)
+        _publish_metrics(app.settings.metrics.textfile, cleanup)
+    if not cleanup.misconf.found:
+        cleanup.instances.raise_if_all_failed()
+    document = cleanup.document(app.run_id, dry_run)
     emit(document, app.fmt, render_run_with_rescue)
-    code = max(run_exit_code(results, failures + misconf.failures), misconf.exit_code)
+    code = cleanup.exit_code
     log.info(
         "run.finished",
         dry_run=dry_run,
@@ -120,6 +81,18 @@ def run(
         exit_code=code,
     )
     return code
+
+
+def _publish_metrics(textfile: Path, cleanup: Cleanup) -> None:
+    """Write the metrics textfile; a failure is reported beside the result, never instead."""
+    try:
+        publish_textfile(textfile, cleanup.metrics)
+    except (OSError, JanitorError) as error:
+        message = error.message if isinstance(error, JanitorError) else str(error)
+        failure = JanitorError(f"metrics textfile {textfile} could not be written: {message}")
+        cleanup.instances.failures.append(("metrics", failure))
+        print_error(failure, None)
+        log.error("metrics.write_failed", error=failure.message)
 
 
 @cli.command()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from janitor.app.locked_pass import scheduled_run_cycle
+from janitor.app.cleanup import scheduled_cleanup_cycle
 from janitor.app.serve import Schedule, Service, run_once
 from janitor.cli.group import cli, common_options, prepare
 from janitor.core.errors import UsageError
@@ -35,9 +35,9 @@ def serve(
     app = prepare(config_path, urls, fmt, log_level, {"metrics": {"textfile": metrics_textfile}})
     every_seconds = _parse_cli_duration("--every", every)
     if once:
-        return run_once(app, scheduled_run_cycle, app.settings.metrics.textfile)
+        return run_once(app, scheduled_cleanup_cycle, app.settings.metrics.textfile)
     schedule = Schedule.from_settings(app.settings, every_seconds)
-    return Service(app, scheduled_run_cycle, schedule, app.settings.metrics.textfile).run()
+    return Service(app, scheduled_cleanup_cycle, schedule, app.settings.metrics.textfile).run()
 
 
 def _parse_cli_duration(flag: str, text: str | None) -> float | None:

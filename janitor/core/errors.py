@@ -6,7 +6,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Process exit codes (see DESIGN.md, "The command-line contract")."""
+    """Process exit codes (the contract is in docs/architecture.md)."""
 
     OK = 0
     WARN = 1

@@ -245,3 +245,24 @@ def test_serve_once_without_rescue_enabled_deletes_nothing_and_exits_2(
     assert result.exit_code == 2, result.stderr
     assert "redis-janitor rescue" in result.stderr
     assert dumps(client, list(stale)) == stale
+
+
+def test_a_killed_rescue_is_finished_by_serve_once(
+    faulty_redis_factory: FaultyRedisFactory,
+    run_cli: Run,
+    tmp_path: Path,
+    killed_rescue: Callable[[str], None],
+) -> None:
+    """After a watchdog kill, the restarted worker must put the lifted settings back first."""
+    faulty = faulty_redis_factory(MISCONF_CONFIG)
+    client, _, _ = plant_incident(faulty)
+    killed_rescue(faulty.server.url)
+    assert save_settings(client) == ("no", "3600 1")  # left lifted by the killed rescue
+
+    result = run_cli(
+        "serve", "--once", "--config", str(write_config(tmp_path)), "--url", faulty.server.url
+    )
+
+    assert save_settings(client) == ("yes", "3600 1")
+    assert not pending_restores(tmp_path / "state")
+    assert result.exit_code == 2  # the save still fails: writes are refused again

@@ -240,3 +240,31 @@ def test_usage_error_before_settings_keeps_stdout_clean(run_cli: Run) -> None:
     assert "need --action" in result.stderr
     assert "command.failed" not in result.stdout + result.stderr  # a debug event stays silent
     assert json.loads(result.stdout)["error"]["exit_code"] == 64
+
+
+def test_a_failure_after_acting_still_prints_what_was_done(
+    redis_server: RedisServer, run_cli: Run, tmp_path: Path
+) -> None:
+    plant_stale(redis_server)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")  # the textfile's parent is a file: writing it fails after acting
+    for fmt in ("json", "text"):
+        plant_stale(redis_server)
+        result = run_cli(
+            "run", "--url", redis_server.url, "--yes", "--format", fmt,
+            "--match", "cache:*", "--min-size", "10KiB", "--min-idle", "30d",
+            "--action", "delete", "--metrics-textfile", str(blocker / "janitor.prom"),
+        )  # fmt: skip
+        assert result.exit_code == 2, result.stderr
+        assert "internal error" not in result.stderr
+        assert "metrics textfile" in result.stderr
+        if fmt == "json":
+            document = result.json()
+            (action,) = document["actions"]
+            assert (action["action"], action["result"]) == ("delete", "done")
+            (error,) = document["errors"]
+            assert error["instance"] == "metrics"
+            assert "could not be written" in error["message"]
+        else:
+            assert "cache:\\xff big\\n" in result.stdout
+    assert redis_server.client().exists(b"cache:\xff big\n") == 0

@@ -7,8 +7,12 @@ from typing import Any
 
 from janitor.adapters.redis.connection import RedisTarget
 from janitor.adapters.redis.key_actions import ActionHooks
+from janitor.app.exit_codes import instance_exit_code
 from janitor.app.instance_pass import HeadroomSnapshot, PassOptions, info_headroom_meter, run_pass
+from janitor.app.locked_pass import locked_pass
+from janitor.app.run_result import run_document
 from janitor.config.settings import Settings, load_settings
+from janitor.core.errors import ExitCode
 from janitor.domain.planner import PlannedAction
 from tests.conftest import RedisFactory
 from tests.support.keys import plant
@@ -182,3 +186,35 @@ def test_a_stop_request_ends_acting_between_two_actions(
     assert result.outcomes[1].reason == "not tried: stop requested (SIGTERM)"
     assert redis_server.client().exists("cache:1", "cache:2", "cache:3") == 3
     assert result.scanned_keys == 7
+
+
+def test_redis_gone_after_acting_keeps_the_result(
+    redis_factory: RedisFactory, tmp_path: Path
+) -> None:
+    """The after-measurement and the lock release both fail: the actions are still reported."""
+    server = redis_factory()
+    for index in range(4):
+        plant(server.client(), f"cache:{index}", size=10 * KIB, idle_seconds=40 * DAY)
+    rules = [{"name": "stale", "match": ["cache:*"], "min_idle": "30d", "action": "delete"}]
+    settings = settings_for(server, tmp_path, rules=rules, goal="all", memory_purge=False)
+    target = RedisTarget(server.url, settings)
+    calls: list[int] = []
+
+    def meter_then_stop_redis(measured: RedisTarget) -> HeadroomSnapshot:
+        calls.append(1)
+        if len(calls) == 2:  # the "after" measurement: Redis has gone away
+            server.stop()
+        return info_headroom_meter(measured)
+
+    options = PassOptions(dry_run=False, run_id="t", meter=meter_then_stop_redis)
+    result = locked_pass(target, settings, options, tmp_path / "locks")
+
+    assert [o.result for o in result.outcomes] == ["done"] * 4
+    assert result.error is not None
+    assert result.error.exit_code == ExitCode.UNAVAILABLE
+    assert result.error.message.startswith("measuring after the actions failed")
+    assert result.after.verdict == "unknown"
+    assert instance_exit_code(result) == ExitCode.CRITICAL
+    document = run_document([result], [], "t", dry_run=False)
+    assert len(document["actions"]) == 4
+    assert document["errors"][0]["message"] == result.error.message

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from janitor.app.exit_codes import run_exit_code
 from janitor.app.instance_pass import HeadroomSnapshot, PassResult
-from janitor.app.run_result import run_exit_code
 from janitor.cli.rules import adhoc_policy
 from janitor.core.errors import LockHeldError, RedisUnavailableError, UsageError
 from janitor.domain.planner import Plan

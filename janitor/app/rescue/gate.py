@@ -12,9 +12,10 @@ from dataclasses import asdict
 from typing import Any
 
 from janitor.adapters.redis.connection import RedisTarget
+from janitor.app.exit_codes import rescue_exit_code
 from janitor.app.instance_pass import HeadroomMeter
 from janitor.app.rescue.outcome import RevertResult
-from janitor.app.rescue.result import rescue_document, rescue_exit_code
+from janitor.app.rescue.result import rescue_document
 from janitor.app.rescue.run import InstanceRescue, rescue_target, writes_refused_section
 from janitor.config.settings import Settings
 from janitor.core.errors import JanitorError, WritesRefusedError
@@ -66,7 +67,7 @@ class MisconfHandling:
     @property
     def exit_code(self) -> int:
         """The rescues' worst exit code (0 without rescues)."""
-        return rescue_exit_code(self.rescues, [])
+        return rescue_exit_code([rescue.outcome.exit_code for rescue in self.rescues], [])
 
     def handled(self, target: RedisTarget, meter: HeadroomMeter) -> bool:
         """True when ``target`` refuses writes and was rescued or reported (skip its cycle)."""

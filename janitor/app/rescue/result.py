@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from janitor.app.exit_codes import rescue_exit_code
 from janitor.app.report import SCHEMA_VERSION
 from janitor.app.rescue.outcome import RevertResult
 from janitor.app.rescue.run import InstanceRescue
 from janitor.app.run_result import headroom_section
-from janitor.core.errors import ExitCode, JanitorError
+from janitor.core.errors import JanitorError
 
 GOOD_STATUSES = ("ok", "not_needed")
 
@@ -84,14 +85,7 @@ def rescue_document(
             for name, error in failures
         ],
     }
-    document["exit_code"] = rescue_exit_code(rescues, failures)
+    document["exit_code"] = rescue_exit_code(
+        [rescue.outcome.exit_code for rescue in rescues], failures
+    )
     return document
-
-
-def rescue_exit_code(
-    rescues: list[InstanceRescue], failures: list[tuple[str, JanitorError]]
-) -> int:
-    """0 only when every instance is rescued (or needed none); else the worst code (2, 69, …)."""
-    codes = [rescue.outcome.exit_code for rescue in rescues]
-    codes += [int(error.exit_code) for _, error in failures]
-    return max(codes, default=int(ExitCode.OK))

@@ -1,10 +1,10 @@
 """Rescue one configured instance with the real parts: the headroom model and the policy.
 
 ``rescue_target`` measures headroom, runs ``rescue_instance`` with a ``PolicyFreer`` as its free
-step and the model's verdict and need as its checks, and measures again. ``finish_pending`` is
-the first step of ``rescue`` and ``run``: it puts back the settings of rescues killed half-way
-(in a dry run it only lists them). ``writes_refused_section`` is the check ``run`` makes before
-acting on an instance.
+step and the model's verdict and need as its checks, and measures again.
+``finish_interrupted_rescues`` is the first step of every command that may write: it puts back
+the settings of rescues killed half-way (in a dry run it only lists them).
+``writes_refused_section`` is the check ``run`` makes before acting on an instance.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class InstanceRescue:
         return self.used_memory_before - self.used_memory_after
 
 
-def finish_pending(
+def finish_interrupted_rescues(
     targets: Sequence[RedisTarget], state_dir: Path, *, dry_run: bool
 ) -> list[RevertResult]:
     """Put back what killed rescues left lifted (dry run: only say what would be put back)."""
