@@ -1,1 +1,1 @@
-"""TODO"""
+"""Settings: TOML, ``JANITOR_*`` environment, secret files and CLI overrides, validated."""

@@ -141,7 +141,7 @@ def _percent_or_size(value: Any) -> str:
 
 
 class HeadroomSettings(Section):
-    """How fork headroom is measured and judged (see DOMAIN.md §2)."""
+    """How fork headroom is measured and judged (see docs/domain.md §2)."""
 
     proc_root: Path = Field(default=Path("/proc"), description="Where procfs is mounted.")
     cgroup_root: Path = Field(

@@ -1,1 +1,1 @@
-"""TODO"""
+"""Beneath everything: exit codes and errors, sizes and durations, logging, key names."""

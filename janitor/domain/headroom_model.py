@@ -1,7 +1,7 @@
 """The fork-headroom model: will the next BGSAVE fork succeed, and will its copy-on-write fit?
 
 Pure: plain dataclasses in (``HostFacts``, ``InstanceFacts``, ``HeadroomPolicy``), plain
-dataclasses out (``Assessment``). The kernel rules are those of DOMAIN.md §2:
+dataclasses out (``Assessment``). The kernel rules are those of docs/domain.md §2:
 
 * mode 2 (never overcommit): ``Committed_AS + fork_charge < CommitLimit - admin_reserve (without
   CAP_SYS_ADMIN) - min(VmSize/32, user_reserve)``, minus a margin for the kernel's approximate

@@ -1,9 +1,10 @@
 """The persistence state the seed incident hinges on: is Redis refusing writes right now?
 
 Writes (and even PING) are refused with ``-MISCONF`` when the last BGSAVE failed,
-``stop-writes-on-bgsave-error`` is yes and at least one save point is configured (DOMAIN.md §1).
-``parse_persistence_state`` is pure (INFO and CONFIG dicts in, PersistenceState out);
-``read_persistence_state`` does the I/O and copes with a server that forbids CONFIG.
+``stop-writes-on-bgsave-error`` is yes and at least one save point is configured
+(docs/domain.md §1). ``parse_persistence_state`` is pure (INFO and CONFIG dicts in,
+PersistenceState out); ``adapters.redis.info.read_persistence_state`` does the I/O and copes
+with a server that forbids CONFIG.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ class SmapsSummary:
 
 
 def parse_smaps(text: str) -> SmapsSummary:
-    """Sum ``Size`` over mappings whose VmFlags hold ``ac`` and not ``dc`` (see DOMAIN.md §2).
+    """Sum ``Size`` over mappings whose VmFlags hold ``ac`` and not ``dc`` (see docs/domain.md §2).
 
     ``ac`` is VM_ACCOUNT (private, writable, not MAP_NORESERVE); ``dc`` is VM_DONTCOPY, which
     fork() skips. The largest such mapping is what mode 0 checks on its own.

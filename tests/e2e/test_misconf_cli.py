@@ -1,6 +1,6 @@
 """MISCONF in every command: ``headroom``/``report`` show it, ``run`` refuses or rescues.
 
-Servers run with the fork-failure library (DOMAIN.md §6); nothing touches /proc/sys.
+Servers run with the fork-failure library (docs/domain.md §6); nothing touches /proc/sys.
 """
 
 from __future__ import annotations

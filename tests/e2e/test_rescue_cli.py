@@ -1,7 +1,8 @@
 """``redis-janitor rescue`` end to end: the installed command recovers the seed incident.
 
-Each server runs with the fork-failure library (DOMAIN.md §6): its fork() fails while its VmRSS is
-above the limit the test sets, so only freeing keys (+ MEMORY PURGE) lets the BGSAVE succeed.
+Each server runs with the fork-failure library (docs/domain.md §6): its fork() fails while its
+VmRSS is above the limit the test sets, so only freeing keys (+ MEMORY PURGE) lets the BGSAVE
+succeed.
 """
 
 from __future__ import annotations

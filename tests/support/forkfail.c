@@ -1,7 +1,7 @@
 /*
  * forkfail: an LD_PRELOAD library that makes fork() fail with ENOMEM while a condition the
  * test controls holds, so a real redis-server fails its BGSAVE exactly as under the kernel's
- * commit accounting (DOMAIN.md section 6). Built by the test suite; never used in production.
+ * commit accounting (docs/domain.md section 6). Built by the test suite; never used in production.
  *
  * Conditions (read from the environment once, at load time, because Redis rewrites its
  * environment block for its process title):

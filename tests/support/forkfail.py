@@ -1,10 +1,11 @@
 """Fault injection for BGSAVE: redis-server processes whose fork() fails on demand.
 
 The suite builds ``forkfail.c`` with the system C compiler (``cc -shared -fPIC``) once per session
-and starts redis-server with it in ``LD_PRELOAD`` (DOMAIN.md §6). While the test's flag file exists,
-or while the server's VmRSS is above the limit in the test's limit file, ``fork()`` returns -1 with
-errno ENOMEM: Redis then logs the seed incident's exact line and, with a save point configured and
-``stop-writes-on-bgsave-error yes``, refuses writes with ``-MISCONF``. Nothing touches /proc/sys.
+and starts redis-server with it in ``LD_PRELOAD`` (docs/domain.md §6). While the test's flag file
+exists, or while the server's VmRSS is above the limit in the test's limit file, ``fork()`` returns
+-1 with errno ENOMEM: Redis then logs the seed incident's exact line and, with a save point
+configured and ``stop-writes-on-bgsave-error yes``, refuses writes with ``-MISCONF``. Nothing
+touches /proc/sys.
 """
 
 from __future__ import annotations

@@ -150,6 +150,7 @@ def _rescue(
                 max_rounds=rescue_settings.max_rounds,
                 timeout=timeout,
                 fork_probe=rescue_settings.probe_with_bgsave and diagnosis.cause == "fork_enomem",
+                interrupted=guard.interrupted,
             )
         except RescueInterruptedError:
             outcome.interrupted = True
@@ -203,6 +204,7 @@ def _free_and_save(
     max_rounds: int,
     timeout: float,
     fork_probe: bool,
+    interrupted: Callable[[], bool],
 ) -> None:
     """Until a BGSAVE succeeds: BGSAVE when the model says the fork fits (or, with
     ``fork_probe``, always: a refused fork costs nothing), else free → MEMORY PURGE → again.
@@ -211,9 +213,11 @@ def _free_and_save(
     """
     freed = 1
     while True:
+        if interrupted():
+            raise RescueInterruptedError("rescue interrupted by SIGTERM")
         outcome.headroom_ok = steps.headroom_ok()
         if outcome.headroom_ok or fork_probe:
-            outcome.bgsave_status = run_bgsave(client, timeout)
+            outcome.bgsave_status = run_bgsave(client, timeout, interrupted=interrupted)
             log.info("rescue.bgsave_finished", status=outcome.bgsave_status, round=outcome.rounds)
             if outcome.bgsave_status != "refused" or not fork_probe:
                 return

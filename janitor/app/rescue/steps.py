@@ -84,9 +84,15 @@ def wait_while_saving(
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    interrupted: Callable[[], bool] = lambda: False,
 ) -> bool:
-    """Poll INFO until no BGSAVE runs (True) or ``deadline`` (a ``clock`` value) passes (False)."""
+    """Poll INFO until no BGSAVE runs (True) or ``deadline`` (a ``clock`` value) passes (False).
+
+    Raises RescueInterruptedError at the next poll once ``interrupted()`` is true.
+    """
     while _bgsave_running(client):
+        if interrupted():
+            raise RescueInterruptedError("rescue interrupted by SIGTERM")
         if clock() >= deadline:
             return False
         sleep(POLL_INTERVAL_SECONDS)
@@ -99,6 +105,7 @@ def run_bgsave(
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    interrupted: Callable[[], bool] = lambda: False,
 ) -> BgsaveStatus:
     """Start a BGSAVE (after any running one), wait at most ``timeout_seconds``, return its status.
 
@@ -106,7 +113,7 @@ def run_bgsave(
     so trying again after freeing memory costs nothing).
     """
     deadline = clock() + timeout_seconds
-    if not wait_while_saving(client, deadline, clock=clock, sleep=sleep):
+    if not wait_while_saving(client, deadline, clock=clock, sleep=sleep, interrupted=interrupted):
         return "timeout"
     try:
         client.bgsave()
@@ -115,13 +122,16 @@ def run_bgsave(
             log.warning("rescue.bgsave_refused", error=str(error) or "ERR")
             return "refused"
     log.info("rescue.bgsave_started")
-    if not wait_while_saving(client, deadline, clock=clock, sleep=sleep):
+    if not wait_while_saving(client, deadline, clock=clock, sleep=sleep, interrupted=interrupted):
         return "timeout"
     return "ok" if _last_status(client) == "ok" else "err"
 
 
 class SigtermGuard:
     """While active, SIGTERM raises RescueInterruptedError (once); ``hold()`` then only records it.
+
+    A raise from a signal handler can be swallowed (inside a logging handler's ``emit``, say), so
+    the rescue also checks ``interrupted()`` at every poll and between rounds.
 
     Installed only in the main thread (Python delivers signals there); elsewhere it is inert and
     the caller's own shutdown handling applies.
@@ -130,6 +140,7 @@ class SigtermGuard:
     def __init__(self) -> None:
         self.received = False
         self._raising = True
+        self._held = False
         self._previous: Any = None
         self._installed = False
 
@@ -139,9 +150,14 @@ class SigtermGuard:
             self._raising = False
             raise RescueInterruptedError("rescue interrupted by SIGTERM")
 
+    def interrupted(self) -> bool:
+        """True once SIGTERM arrived while the guard still raises (the rescue must stop)."""
+        return self.received and not self._held
+
     def hold(self) -> None:
         """From now on only record SIGTERM (the restore must not be interrupted)."""
         self._raising = False
+        self._held = True
 
     def __enter__(self) -> SigtermGuard:
         if threading.current_thread() is threading.main_thread():

@@ -1,1 +1,1 @@
-"""TODO"""
+"""Text rendering of the JSON documents for a terminal (rich); the text mirrors the JSON."""
