@@ -1,7 +1,7 @@
-"""The fork-headroom model as the ``run`` cycle's meter and predictor.
+"""The fork-headroom model as the pass's meter and predictor.
 
 Every measurement covers all the instances of the run (they share the host's commit limit and
-RAM), and hands the cycle the entry of the one instance it works on.
+RAM), and hands the pass the entry of the one instance it works on.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One ``run`` cycle on one instance: headroom before → scan → plan → act → purge → settle → after.
+"""One pass on one instance: headroom before → scan → plan → act → purge → settle → after.
 
 Headroom is measured through a :data:`HeadroomMeter` given by the caller (the seam where the
 fork-headroom model plugs in); :func:`info_headroom_meter` is a placeholder reading INFO only.
@@ -37,7 +37,7 @@ class HeadroomSnapshot:
     """A headroom measurement: the JSON document, the verdict and how much must be freed.
 
     ``detail`` carries the meter's own object (e.g. the model's per-instance result) for a
-    Predictor; the cycle never looks inside it. ``host`` is the host section of the headroom
+    Predictor; the pass never looks inside it. ``host`` is the host section of the headroom
     document, when the meter measured the host.
     """
 
@@ -77,7 +77,7 @@ def info_headroom_meter(target: RedisTarget) -> HeadroomSnapshot:
 
 @dataclass
 class PassResult:
-    """What one cycle did on one instance."""
+    """What one pass did on one instance."""
 
     instance: str
     dry_run: bool
@@ -126,7 +126,7 @@ class PassResult:
 
 @dataclass
 class PassOptions:
-    """How to run the cycle; everything but ``dry_run`` has a safe default."""
+    """How to run the pass; everything but ``dry_run`` has a safe default."""
 
     dry_run: bool
     run_id: str
@@ -162,7 +162,7 @@ def plan_instance(
 
 
 def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> PassResult:
-    """Run one cycle on ``target``; ``options.dry_run`` sends no command that changes anything."""
+    """Run one pass on ``target``; ``options.dry_run`` sends no command that changes anything."""
     before = options.meter(target)
     log.info("headroom.before", verdict=before.verdict, need=before.need_to_free_bytes)
     goal = options.goal or settings.policy.goal

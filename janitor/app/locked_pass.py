@@ -52,7 +52,7 @@ def locked_pass(
 
 
 def pass_metrics(target: RedisTarget, started: float, result: PassResult | None) -> PassMetrics:
-    """The metrics of one instance's cycle (``result`` None: the cycle failed)."""
+    """The metrics of one instance's pass (``result`` None: the pass failed)."""
     metrics = PassMetrics(
         instance=target.display,
         finished_at=time.time(),

@@ -1,7 +1,7 @@
 """What ``run`` does with an instance that refuses writes (MISCONF) before it acts on it.
 
 Its actions would only get ``-MISCONF``. With ``rescue.enabled = true`` the run rescues the
-instance (the same rescue as ``redis-janitor rescue``) instead of its normal cycle; otherwise it
+instance (the same rescue as ``redis-janitor rescue``) instead of its normal pass; otherwise it
 deletes nothing, reports the persistence section and exits 2 saying to run ``rescue``.
 """
 
@@ -41,7 +41,7 @@ def refused_error(display: str, section: Mapping[str, Any]) -> WritesRefusedErro
 
 
 class MisconfHandling:
-    """Checks each instance before the cycle; rescues it or reports it (see module docstring)."""
+    """Checks each instance before its pass; rescues it or reports it (see module docstring)."""
 
     def __init__(
         self,
@@ -70,7 +70,7 @@ class MisconfHandling:
         return rescue_exit_code([rescue.outcome.exit_code for rescue in self.rescues], [])
 
     def handled(self, target: RedisTarget, meter: HeadroomMeter) -> bool:
-        """True when ``target`` refuses writes and was rescued or reported (skip its cycle)."""
+        """True when ``target`` refuses writes and was rescued or reported (skip its pass)."""
         section = writes_refused_section(target, self._settings)
         if section is None:
             return False
