@@ -237,7 +237,7 @@ class Service:
             return
         try:
             publish_textfile(self.textfile, [], self.store)
-        except OSError as error:
+        except (OSError, JanitorError) as error:
             log.error("metrics.write_failed", path=str(self.textfile), error=str(error))
 
     def _schedule_retry(self, result: CycleResult) -> None:
@@ -277,8 +277,14 @@ def run_once(app: AppContext, runner: CycleRunner, textfile: Path | None = None)
     stop = threading.Event()
     install_stop_signals(stop)
     result = runner(app, stop)
+    log.info("cycle.finished", exit_code=result.exit_code, instances=len(result.metrics))
     if textfile is not None:
-        publish_textfile(textfile, result.metrics)
+        try:
+            publish_textfile(textfile, result.metrics)
+        except (OSError, JanitorError) as error:  # the cycle's actions ran: say so, then fail
+            message = error.message if isinstance(error, JanitorError) else str(error)
+            log.error("metrics.write_failed", path=str(textfile), error=message)
+            return max(result.exit_code, ExitCode.CRITICAL)
     return result.exit_code
 
 

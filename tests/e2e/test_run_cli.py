@@ -268,3 +268,27 @@ def test_a_failure_after_acting_still_prints_what_was_done(
         else:
             assert "cache:\\xff big\\n" in result.stdout
     assert redis_server.client().exists(b"cache:\xff big\n") == 0
+
+
+def test_serve_once_with_an_unwritable_textfile_logs_what_it_did(
+    redis_server: RedisServer, run_cli: Run, tmp_path: Path
+) -> None:
+    plant_stale(redis_server)
+    config = tmp_path / "janitor.toml"
+    config.write_text(
+        "[policy]\ngoal = 'all'\n[[policy.rules]]\nname = 'stale'\nmatch = ['cache:*']\n"
+        "min_size = '10KiB'\nmin_idle = '30d'\naction = 'delete'\n"
+    )
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    result = run_cli(
+        "serve", "--once", "--config", str(config), "--url", redis_server.url,
+        "--metrics-textfile", str(blocker / "janitor.prom"),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.stderr
+    assert "internal error" not in result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    names = [event["event"] for event in events]
+    assert "key.deleted" in names
+    assert "metrics.write_failed" in names
+    assert redis_server.client().exists(b"cache:\xff big\n") == 0
