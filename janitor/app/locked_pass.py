@@ -18,6 +18,7 @@ from janitor.adapters.prometheus import PassMetrics
 from janitor.adapters.redis.connection import RedisTarget, targets_from_settings
 from janitor.adapters.redis.lock import default_lock_dir, instance_lock
 from janitor.app.context import AppContext
+from janitor.app.forecast_view import record_passes
 from janitor.app.headroom_meter import model_meter, model_predictor
 from janitor.app.instance_pass import PassOptions, PassResult, run_pass
 from janitor.app.rescue.gate import MisconfHandling
@@ -106,6 +107,7 @@ def scheduled_run_cycle(app: AppContext, stop: threading.Event) -> CycleResult:
                 continue
             result = locked_pass(target, app.settings, options, lock_dir)
             outcome.metrics.append(pass_metrics(target, started, result))
+            record_passes(app.settings, "serve", [result], outcome.metrics[-1:])
             outcome.exit_code = max(outcome.exit_code, instance_exit_code(result))
         except CycleStoppedError:
             log.info("cycle.stopped_early", reason="stop requested during the scan")

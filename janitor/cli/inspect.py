@@ -13,7 +13,8 @@ from rich.console import Console
 
 from janitor.adapters.redis.connection import targets_from_settings
 from janitor.app.context import AppContext
-from janitor.app.headroom import HeadroomReport, measure_headroom
+from janitor.app.forecast_view import headroom_with_history
+from janitor.app.headroom import HeadroomReport, Verdict, measure_headroom
 from janitor.app.inventory import InstanceScan, scan_instance
 from janitor.app.report import build_report
 from janitor.cli.group import cli, common_options, prepare
@@ -71,7 +72,9 @@ def report(
     scans, failures = scan_all(app)
     document = build_report(scans, app.run_id, app.settings.report.top)
     with contextlib.suppress(JanitorError):  # unreachable instances are already in "errors"
-        document["headroom"] = measure_all_headroom(app).to_dict()
+        document["headroom"] = headroom_with_history(
+            measure_all_headroom(app), app.settings, "report"
+        )
         add_persistence(document)
     if failures:
         document["errors"] = [
@@ -120,10 +123,11 @@ def headroom(
     for url, error in result.errors:
         print_error(error, None)
         log.error("instance.failed", instance=url, error=error.message)
-    emit(result.to_dict(), app.fmt, render_headroom)
+    document = headroom_with_history(result, app.settings, "headroom")
+    emit(document, app.fmt, render_headroom)
     if result.errors:
         return int(result.errors[0][1].exit_code)
-    return result.verdict.exit_code
+    return Verdict(document["verdict"]).exit_code
 
 
 def scan_all(app: AppContext) -> tuple[list[InstanceScan], list[tuple[str, JanitorError]]]:

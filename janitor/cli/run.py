@@ -12,6 +12,7 @@ import structlog
 from janitor.adapters.prometheus import PassMetrics, publish_textfile
 from janitor.adapters.redis.connection import targets_from_settings
 from janitor.adapters.redis.lock import default_lock_dir, instance_lock
+from janitor.app.forecast_view import add_run_forecasts, record_passes
 from janitor.app.headroom_meter import model_meter, model_predictor
 from janitor.app.instance_pass import PassOptions, PassResult
 from janitor.app.locked_pass import locked_pass, pass_metrics
@@ -104,12 +105,14 @@ def run(
         finally:
             target.close()
     structlog.contextvars.unbind_contextvars("instance")
+    forecasts = record_passes(app.settings, "run", results, metrics)
     if app.settings.metrics.textfile is not None and not dry_run:
         publish_textfile(app.settings.metrics.textfile, metrics)
     if failures and not results and not misconf.found:
         raise failures[0][1]
     document = run_document(results, failures + misconf.failures, app.run_id, dry_run)
     misconf.add_to(document, pending)
+    add_run_forecasts(document, forecasts)
     emit(document, app.fmt, render_run_with_rescue)
     code = max(run_exit_code(results, failures + misconf.failures), misconf.exit_code)
     log.info(

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from janitor.core.units import format_bytes, format_duration
 from janitor.domain.history import Sample
 
 MAD_TO_SIGMA = 1.4826
@@ -199,3 +200,28 @@ def _within_noise(points: Sequence[Point], slope: float, span: float) -> bool:
     centre = statistics.median(residuals)
     scatter = MAD_TO_SIGMA * statistics.median(abs(r - centre) for r in residuals)
     return abs(slope) * span < scatter
+
+
+def describe(result: Forecast) -> str:
+    """One line for people: when the fork fails at which rate, or why nothing is known."""
+    based = f"{result.samples} samples over {format_duration(result.span_seconds)}"
+    if result.status == "not_enough_data":
+        return f"forecast: not enough history yet ({based}; {result.basis})"
+    rate = (result.slope_bytes_per_second or 0.0) * 3600
+    if not result.known:
+        return f"forecast: headroom not shrinking ({format_bytes(rate)}/h, {based})"
+    to_warn, to_critical = result.seconds_to_warn or 0.0, result.seconds_to_critical or 0.0
+    warn = "below the margin now" if to_warn <= 0 else f"margin in about {about(to_warn)}"
+    return (
+        f"forecast: fork will fail in about {about(to_critical)}, {warn} "
+        f"(headroom {format_bytes(rate)}/h, {based}, {result.basis})"
+    )
+
+
+def about(seconds: float) -> str:
+    """A rounded duration for people: ``45 min``, ``9 h``, ``3 days``."""
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} min"
+    if seconds < 2 * 86400:
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} days"
