@@ -17,20 +17,26 @@ from janitor.app.forecast_view import headroom_with_history
 from janitor.app.headroom import HeadroomReport, Verdict, measure_headroom
 from janitor.app.inventory import InstanceScan, scan_instance
 from janitor.app.report import build_report
-from janitor.cli.group import cli, common_options, prepare
+from janitor.cli.group import cli, common_options, prepare, with_common_options
 from janitor.cli.output import emit, print_error
 from janitor.cli.progress import scan_progress
 from janitor.cli.render.config import render_config, settings_document
 from janitor.cli.render.headroom import render_headroom, render_headroom_section
 from janitor.cli.render.report import render_report
-from janitor.core.errors import ExitCode, JanitorError
+from janitor.cli.report_files import write_report_file
+from janitor.core.errors import ExitCode, JanitorError, UsageError
 from janitor.core.logs import get_logger
 
 log = get_logger(__name__)
 
 
 @cli.command()
-@common_options
+@with_common_options(("text", "json", "html", "csv"))
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="html/csv: write here instead of stdout.",
+)
 @click.option("--top", type=click.IntRange(min=0), help="How many largest keys to list [50].")
 @click.option("--match", help="Only keys matching this SCAN glob.")
 @click.option("--type", "key_type", help="Only keys of this type (string, hash, list, ...).")
@@ -43,6 +49,7 @@ def report(
     urls: tuple[str, ...],
     fmt: str,
     log_level: str | None,
+    output: Path | None,
     top: int | None,
     match: str | None,
     key_type: str | None,
@@ -69,6 +76,10 @@ def report(
             "report": {"top": top},
         },
     )
+    if fmt in ("html", "csv"):
+        return write_report_file(app, fmt, output)
+    if output is not None:
+        raise UsageError("--output: only with --format html or csv")
     scans, failures = scan_all(app)
     document = build_report(scans, app.run_id, app.settings.report.top)
     with contextlib.suppress(JanitorError):  # unreachable instances are already in "errors"
