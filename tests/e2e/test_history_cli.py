@@ -163,3 +163,25 @@ def test_report_csv_has_top_keys_and_the_plan(
     assert redis_server.client().exists("cache:old") == 1  # a report changes nothing
     misuse = run_cli("report", "--url", redis_server.url, "--output", str(out))
     assert misuse.exit_code == 64
+
+
+def test_serve_cycles_are_recorded_and_unknown_forecasts_stay_absent(
+    redis_server: RedisServer, run_cli: Run, tmp_path: Path
+) -> None:
+    client = redis_server.client()
+    for index in range(3):
+        plant(client, f"cache:old:{index}", size=100_000, idle_seconds=40 * 86400)
+    rule = '[policy]\ngoal = "all"\n[[policy.rules]]\nname = "old"\nmatch = ["cache:*"]\n'
+    config = write_config(tmp_path, rule + 'min_idle = "30d"\naction = "delete"')
+    textfile = tmp_path / "serve.prom"
+    for _ in range(2):
+        result = run_cli("serve", "--once", "--config", str(config), "--url", redis_server.url,
+                         "--metrics-textfile", str(textfile))  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+    samples = run_cli("history", "--config", str(config), "--format", "json").json()["samples"]
+    assert [s["source"] for s in samples] == ["serve", "serve"]
+    assert samples[0]["keys_acted"] == 3 and samples[0]["freed_bytes"] > 0
+    assert samples[1]["keys_acted"] == 0
+    metrics = textfile.read_text()
+    assert "redis_janitor_fork_charge_bytes{" in metrics
+    assert "redis_janitor_forecast_seconds_to_critical{" not in metrics  # 2 samples: unknown
