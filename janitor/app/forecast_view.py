@@ -133,9 +133,9 @@ def _record_passes(
     found: dict[str, RunForecast] = {}
     for sample in after_samples:
         first, second = before[sample.instance], after[sample.instance]
-        bought = (
-            seconds_bought(first, float(sample.headroom)) if sample.headroom is not None else None
-        )
+        bought = None
+        if sample.is_cleanup and sample.headroom is not None:  # only a cleanup buys time
+            bought = seconds_bought(first, float(sample.headroom))
         found[sample.instance] = RunForecast(first, second, bought)
     for metric in metrics:
         if metric.instance in found and found[metric.instance].after.known:

@@ -56,6 +56,7 @@ def test_runs_on_a_growing_instance_give_a_forecast_everywhere(
     assert forecast["after"]["status"] == "shrinking"
     assert forecast["after"]["seconds_to_critical"] > 0
     assert forecast["after"]["slope_bytes_per_second"] < 0
+    assert forecast["seconds_bought"] is None and forecast["message"] is None  # nothing freed
     assert last["after"]["instances"][0]["forecast"]["samples"] == 5
     metrics = (tmp_path / "janitor.prom").read_text()
     assert "redis_janitor_forecast_seconds_to_critical{" in metrics
