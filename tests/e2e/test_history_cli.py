@@ -58,6 +58,12 @@ def test_runs_on_a_growing_instance_give_a_forecast_everywhere(
     assert forecast["after"]["slope_bytes_per_second"] < 0
     assert forecast["seconds_bought"] is None and forecast["message"] is None  # nothing freed
     assert last["after"]["instances"][0]["forecast"]["samples"] == 5
+    cleanup = run_cli("run", "--config", str(config), "--url", redis_server.url, "--yes",
+                      "--format", "json", "--goal", "all", "--match", "data:[0-2]",
+                      "--action", "delete")  # fmt: skip
+    bought = cleanup.json()["instances"][0]["forecast"]
+    assert cleanup.exit_code == 0 and bought["seconds_bought"] > 0
+    assert bought["message"].startswith("this cleanup buys ~")
     metrics = (tmp_path / "janitor.prom").read_text()
     assert "redis_janitor_forecast_seconds_to_critical{" in metrics
     assert "redis_janitor_forecast_seconds_to_warn{" in metrics
@@ -73,7 +79,8 @@ def test_runs_on_a_growing_instance_give_a_forecast_everywhere(
     history = run_cli("history", "--config", str(config), "--format", "json")
     document = history.json()
     assert history.exit_code == 0 and document["kind"] == "history"
-    assert [s["source"] for s in document["samples"]] == ["run"] * 5 + ["headroom"]
+    assert [s["source"] for s in document["samples"]] == ["run"] * 6 + ["headroom"]
+    assert document["samples"][5]["keys_acted"] == 3 and document["samples"][5]["freed_bytes"] > 0
     sample = document["samples"][0]
     assert sample["instance"] == redis_server.url and sample["keys_acted"] == 0
     assert {"rdb_saves", "total_forks", "mem_fragmentation_ratio"} <= set(sample["info"])
@@ -81,7 +88,7 @@ def test_runs_on_a_growing_instance_give_a_forecast_everywhere(
 
     rows = list(csv.DictReader(io.StringIO(run_cli("history", "--config", str(config),
                                                     "--format", "csv").stdout)))  # fmt: skip
-    assert len(rows) == 6 and int(rows[0]["used_memory"]) < int(rows[-1]["used_memory"])
+    assert len(rows) == 7 and int(rows[0]["used_memory"]) < int(rows[4]["used_memory"])
     assert json.loads(rows[0]["info"])["rdb_saves"] == 0
     text = run_cli("history", "--config", str(config), "--since", "1h")
     assert "fork will fail in about" in text.stdout and redis_server.url in text.stdout
