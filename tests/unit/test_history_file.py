@@ -5,8 +5,10 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
+import pytest
+
 from janitor.adapters.files.history import HistoryFile
-from janitor.domain.history import Sample, decode, encode, select_info
+from janitor.domain.history import Sample, SampleError, decode, encode, select_info
 
 
 def sample(ts: float, instance: str = "redis://127.0.0.1:7000", **extra: object) -> Sample:
@@ -93,3 +95,13 @@ def test_concurrent_writers_lose_nothing_but_the_trimmed_oldest(tmp_path: Path) 
         assert mine, writer
         # each writer's surviving samples are its newest ones, in order, none missing
         assert mine == [writer * 10_000 + i for i in range(150 - len(mine), 150)]
+
+
+def test_lines_that_are_not_samples_are_rejected() -> None:
+    for line in (b"[1]", b'{"instance": "a", "source": "run"}', b'{"ts": true, "instance": "a",'
+                 b' "source": "run"}', b'{"ts": 1, "instance": "a", "source": "run", "rss": 1.5}',
+                 b"\xff\xfe"):  # fmt: skip
+        with pytest.raises(SampleError):
+            decode(line)
+    newer = decode(b'{"ts": 1, "instance": "a", "source": "run", "future_field": 3, "info": {}}')
+    assert newer.ts == 1.0 and newer.headroom is None and not newer.is_cleanup
