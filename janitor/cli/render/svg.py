@@ -97,7 +97,14 @@ def headroom_picture(entry: Mapping[str, Any]) -> str:
         scale = span / max(limit, used, 1)
         body.append(_text(label_width - 6, y + 16, name, "end"))
         body.append(
-            _rect(label_width, y, used * scale, 22, COLOURS[colour], f"needs {format_bytes(used)}")
+            _rect(
+                label_width,
+                y,
+                max(used * scale, 2.0),
+                22,
+                COLOURS[colour],
+                f"needs {format_bytes(used)}",
+            )
         )
         fill = COLOURS["room"] if room >= margin else COLOURS["short"]
         body.append(
