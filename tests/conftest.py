@@ -20,6 +20,13 @@ CLI = str(Path(sys.executable).with_name("redis-janitor"))
 RedisFactory = Callable[..., RedisServer]
 
 
+@pytest.fixture(autouse=True)
+def _private_state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local state (lock files, history) of every test goes to its tmp dir, never the user's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state-home"))
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+
+
 @pytest.fixture
 def redis_factory(tmp_path: Path) -> Iterator[RedisFactory]:
     """Start redis-server processes with per-test config; all are stopped after the test."""

@@ -44,6 +44,10 @@ class PassMetrics:
     """0 ok, 1 warn, 2 critical (as the headroom command's exit code)."""
     writes_refused: bool | None = None
     """True when Redis answered writes with MISCONF."""
+    forecast_seconds_to_critical: float | None = None
+    """Forecast time until the headroom reaches zero (None, absent: unknown or not shrinking)."""
+    forecast_seconds_to_warn: float | None = None
+    """Forecast time until the headroom reaches the margin (None, absent: unknown)."""
 
 
 _GAUGES: tuple[tuple[str, str, str], ...] = (
@@ -55,6 +59,16 @@ _GAUGES: tuple[tuple[str, str, str], ...] = (
     ("cow_headroom_bytes", "cow_headroom_bytes", "Memory room left for copy-on-write."),
     ("verdict", "verdict", "Headroom verdict: 0 ok, 1 warn, 2 critical."),
     ("writes_refused", "writes_refused", "1 when Redis refuses writes (MISCONF)."),
+    (
+        "forecast_seconds_to_critical",
+        "forecast_seconds_to_critical",
+        "Forecast seconds until the fork headroom reaches zero (absent when unknown).",
+    ),
+    (
+        "forecast_seconds_to_warn",
+        "forecast_seconds_to_warn",
+        "Forecast seconds until the fork headroom reaches the margin (absent when unknown).",
+    ),
 )
 
 

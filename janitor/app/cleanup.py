@@ -18,6 +18,7 @@ from janitor.adapters.redis.connection import RedisTarget, targets_from_settings
 from janitor.adapters.redis.lock import default_lock_dir, instance_lock
 from janitor.app.context import AppContext
 from janitor.app.exit_codes import cleanup_exit_code
+from janitor.app.forecast_view import record_passes
 from janitor.app.headroom_meter import model_meter, model_predictor
 from janitor.app.instance_loop import InstanceResults, StopRequested, for_each_instance
 from janitor.app.instance_pass import PassOptions, PassResult
@@ -128,6 +129,7 @@ def scheduled_cleanup_cycle(app: AppContext, stop: threading.Event) -> CycleResu
     cleanup = run_cleanup(
         app, CleanupRequest(dry_run=False, progress=checked_progress, should_stop=stop_reason)
     )
+    record_passes(app.settings, "serve", cleanup.instances.results, cleanup.metrics)
     return CycleResult(cleanup.metrics, cleanup.exit_code)
 
 

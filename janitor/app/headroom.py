@@ -50,6 +50,8 @@ class InstanceHeadroom:
     assessment: Assessment
     persistence: dict[str, Any] | None = None
     """The ``persistence`` section (janitor.app.rescue.diagnosis); None when not read."""
+    info: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The raw INFO the figures came from (history samples keep a few fields of it)."""
 
     @property
     def url(self) -> str:
@@ -278,11 +280,12 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
     host = reader.host_facts()
     facts: list[InstanceFacts] = []
     persistence: dict[str, dict[str, Any]] = {}
+    infos: dict[str, Mapping[str, Any]] = {}
     errors: list[tuple[str, JanitorError]] = []
     for target in targets:
         try:
             with redis_errors(target.display):
-                info = target.client().info()
+                info = infos[target.display] = target.client().info()
                 persistence[target.display] = persistence_section(
                     target.client(), target.url, settings.rescue.log_tail_bytes
                 )
@@ -297,7 +300,8 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
         raise errors[0][1]
     policy = policy_from_settings(settings)
     instances = [
-        _with_persistence(i, persistence.get(i.url)) for i in assess_all(host, facts, policy)
+        replace(_with_persistence(i, persistence.get(i.url)), info=infos.get(i.url, {}))
+        for i in assess_all(host, facts, policy)
     ]
     report = HeadroomReport(host, instances, policy, errors)
     for instance in report.instances:

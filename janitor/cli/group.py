@@ -5,7 +5,7 @@ The command-line contract (commands, exit codes) is described in docs/architectu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +20,10 @@ from janitor.core.logs import configure_logging, get_logger, new_run_id
 log = get_logger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 _requested_format: dict[str, str] = {"format": "text"}
+_FORMAT_HELP = {
+    ("text", "json", "html", "csv"): " html: one self-contained page; csv: top keys and plan.",
+    ("text", "json", "csv"): " csv: one row per sample.",
+}
 
 
 def _remember_format(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -29,7 +33,20 @@ def _remember_format(_ctx: click.Context, _param: click.Parameter, value: str) -
 
 
 def common_options(command: F) -> F:
-    """Add ``--config``, ``--url`` (repeatable), ``--format`` and ``--log-level``."""
+    """Add ``--config``, ``--url`` (repeatable), ``--format text|json`` and ``--log-level``."""
+    return with_common_options(("text", "json"))(command)
+
+
+def with_common_options(formats: Sequence[str]) -> Callable[[F], F]:
+    """``common_options`` with ``--format`` taking one of ``formats`` (the first is the default)."""
+
+    def decorate(command: F) -> F:
+        return _add_common_options(command, formats)
+
+    return decorate
+
+
+def _add_common_options(command: F, formats: Sequence[str]) -> F:
     decorators = [
         click.option(
             "--config",
@@ -46,10 +63,10 @@ def common_options(command: F) -> F:
         click.option(
             "--format",
             "fmt",
-            type=click.Choice(["text", "json"]),
-            default="text",
+            type=click.Choice(list(formats)),
+            default=formats[0],
             show_default=True,
-            help="json: one JSON document on stdout.",
+            help="json: one JSON document on stdout." + _FORMAT_HELP.get(tuple(formats), ""),
             callback=_remember_format,
         ),
         click.option(

@@ -13,24 +13,31 @@ from rich.console import Console
 from janitor.adapters.redis.connection import RedisTarget, targets_from_settings
 from janitor.app.context import AppContext
 from janitor.app.exit_codes import first_failure_or_ok
-from janitor.app.headroom import HeadroomReport, measure_headroom
+from janitor.app.forecast_view import headroom_with_history
+from janitor.app.headroom import HeadroomReport, Verdict, measure_headroom
 from janitor.app.instance_loop import for_each_instance
 from janitor.app.inventory import InstanceScan, scan_instance
 from janitor.app.report import build_report
-from janitor.cli.group import cli, common_options, prepare
+from janitor.cli.group import cli, common_options, prepare, with_common_options
 from janitor.cli.output import emit, print_error
 from janitor.cli.progress import scan_progress
 from janitor.cli.render.config import render_config, settings_document
 from janitor.cli.render.headroom import render_headroom, render_headroom_section
 from janitor.cli.render.report import render_report
-from janitor.core.errors import ExitCode, JanitorError
+from janitor.cli.report_files import write_report_file
+from janitor.core.errors import ExitCode, JanitorError, UsageError
 from janitor.core.logs import get_logger
 
 log = get_logger(__name__)
 
 
 @cli.command()
-@common_options
+@with_common_options(("text", "json", "html", "csv"))
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="html/csv: write here instead of stdout.",
+)
 @click.option("--top", type=click.IntRange(min=0), help="How many largest keys to list [50].")
 @click.option("--match", help="Only keys matching this SCAN glob.")
 @click.option("--type", "key_type", help="Only keys of this type (string, hash, list, ...).")
@@ -43,6 +50,7 @@ def report(
     urls: tuple[str, ...],
     fmt: str,
     log_level: str | None,
+    output: Path | None,
     top: int | None,
     match: str | None,
     key_type: str | None,
@@ -69,10 +77,16 @@ def report(
             "report": {"top": top},
         },
     )
+    if fmt in ("html", "csv"):
+        return write_report_file(app, fmt, output)
+    if output is not None:
+        raise UsageError("--output: only with --format html or csv")
     scans, failures = scan_all(app)
     document = build_report(scans, app.run_id, app.settings.report.top)
     with contextlib.suppress(JanitorError):  # unreachable instances are already in "errors"
-        document["headroom"] = measure_all_headroom(app).to_dict()
+        document["headroom"] = headroom_with_history(
+            measure_all_headroom(app), app.settings, "report"
+        )
         add_persistence(document)
     if failures:
         document["errors"] = [
@@ -120,10 +134,11 @@ def headroom(
     for url, error in result.errors:
         print_error(error, None)
         log.error("instance.failed", instance=url, error=error.message)
-    emit(result.to_dict(), app.fmt, render_headroom)
+    document = headroom_with_history(result, app.settings, "headroom")
+    emit(document, app.fmt, render_headroom)
     if result.errors:
         return int(result.errors[0][1].exit_code)
-    return result.verdict.exit_code
+    return Verdict(document["verdict"]).exit_code
 
 
 def scan_all(app: AppContext) -> tuple[list[InstanceScan], list[tuple[str, JanitorError]]]:

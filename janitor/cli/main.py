@@ -6,6 +6,7 @@ import sys
 
 import click
 
+import janitor.cli.history
 import janitor.cli.inspect
 import janitor.cli.rescue
 import janitor.cli.run

@@ -9,6 +9,7 @@ import click
 from janitor.adapters.prometheus import publish_textfile
 from janitor.adapters.redis.connection import targets_from_settings
 from janitor.app.cleanup import Cleanup, CleanupRequest, run_cleanup
+from janitor.app.forecast_view import add_run_forecasts, record_passes
 from janitor.app.restore import restore_archives
 from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.output import emit, print_error
@@ -66,11 +67,13 @@ def run(
         on_failure=lambda error: print_error(error, None),
     )
     cleanup = run_cleanup(app, request)
+    forecasts = record_passes(app.settings, "run", cleanup.instances.results, cleanup.metrics)
     if app.settings.metrics.textfile is not None and not dry_run:
         _publish_metrics(app.settings.metrics.textfile, cleanup)
     if not cleanup.misconf.found:
         cleanup.instances.raise_if_all_failed()
     document = cleanup.document(app.run_id, dry_run)
+    add_run_forecasts(document, forecasts)
     emit(document, app.fmt, render_run_with_rescue)
     code = cleanup.exit_code
     log.info(

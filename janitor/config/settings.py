@@ -166,6 +166,10 @@ class HeadroomSettings(Section):
     pid_start_tolerance: Seconds = Field(
         default=10.0, description="How far the process start may differ from INFO uptime."
     )
+    forecast_warn: Seconds = Field(
+        default=86400.0,
+        description="Warn when the forecast says the headroom reaches the margin sooner (0: off).",
+    )
 
 
 class LoggingSettings(Section):
@@ -205,6 +209,25 @@ class RescueSettings(Section):
         ge=1,
         description="Bytes freed per round when the headroom model names no need.",
     )
+
+
+class HistorySettings(Section):
+    """The recorded samples (one per instance per measurement) and the forecast drawn from them."""
+
+    enabled: bool = Field(default=True, description="Record a sample at every measurement.")
+    path: Path | None = Field(
+        default=None, description="History file; default history.jsonl in the state directory."
+    )
+    max_bytes: Bytes = Field(
+        default=8 * 1024**2, ge=4096, description="Size cap; the oldest samples are dropped."
+    )
+    forecast_window: Seconds = Field(
+        default=7 * 86400.0, gt=0, description="How far back the forecast looks."
+    )
+    forecast_min_samples: int = Field(
+        default=4, ge=2, le=1000, description="Samples a forecast needs (since the last cleanup)."
+    )
+    forecast_min_span: Seconds = Field(default=600.0, description="Time those samples must span.")
 
 
 class ServiceSettings(Section):
@@ -277,6 +300,7 @@ class Settings(BaseSettings):
     rescue: RescueSettings = RescueSettings()
     service: ServiceSettings = ServiceSettings()
     metrics: MetricsSettings = MetricsSettings()
+    history: HistorySettings = HistorySettings()
 
     @classmethod
     def settings_customise_sources(

@@ -53,6 +53,7 @@ def render_run(document: Mapping[str, Any], console: Console) -> None:
             _say(console, f"  archive: {instance['archive_file']}")
         for warning in instance["warnings"]:
             _say(console, f"  warning: {warning}")
+        _say_forecast(console, instance.get("forecast"))
     for before, after in zip(
         document["before"]["instances"], document["after"]["instances"], strict=False
     ):
@@ -65,6 +66,15 @@ def render_run(document: Mapping[str, Any], console: Console) -> None:
 def _say(console: Console, text: str) -> None:
     """Print ``text`` literally (key names may contain rich markup characters)."""
     console.print(Text(text))
+
+
+def _say_forecast(console: Console, forecast: Mapping[str, Any] | None) -> None:
+    """The forecast lines of a run's instance (before, after, what the cleanup bought)."""
+    for side in ("before", "after"):
+        if forecast:
+            _say(console, f"  {side}: {forecast[side]['message']}")
+    if forecast and forecast["message"]:
+        _say(console, f"  {forecast['message']}")
 
 
 def _headline(headroom: Mapping[str, Any]) -> str:
