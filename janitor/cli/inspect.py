@@ -17,7 +17,8 @@ from janitor.app.headroom import HeadroomReport, measure_headroom
 from janitor.app.inventory import InstanceScan, scan_instance
 from janitor.app.report import build_report
 from janitor.cli.group import cli, common_options, prepare
-from janitor.cli.output import emit, print_error
+from janitor.cli.journal_lines import instance_failed
+from janitor.cli.output import emit
 from janitor.cli.progress import scan_progress
 from janitor.cli.render.config import render_config, settings_document
 from janitor.cli.render.headroom import render_headroom, render_headroom_section
@@ -79,8 +80,7 @@ def report(
             for url, error in failures
         ]
         for url, error in failures:
-            print_error(error, None)
-            log.error("instance.failed", instance=url, error=error.message)
+            instance_failed(error, instance=url)
     emit(document, app.fmt, render_report_with_headroom)
     return int(failures[0][1].exit_code) if failures else ExitCode.OK
 
@@ -118,8 +118,7 @@ def headroom(
     app = prepare(config_path, urls, fmt, log_level)
     result = measure_all_headroom(app)
     for url, error in result.errors:
-        print_error(error, None)
-        log.error("instance.failed", instance=url, error=error.message)
+        instance_failed(error, instance=url)
     emit(result.to_dict(), app.fmt, render_headroom)
     if result.errors:
         return int(result.errors[0][1].exit_code)

@@ -19,7 +19,8 @@ from janitor.app.headroom_meter import model_meter
 from janitor.app.rescue.result import rescue_document
 from janitor.app.rescue.run import InstanceRescue, finish_pending, rescue_target
 from janitor.cli.group import cli, common_options, prepare
-from janitor.cli.output import emit, print_error
+from janitor.cli.journal_lines import instance_failed
+from janitor.cli.output import emit
 from janitor.cli.progress import scan_progress
 from janitor.cli.render.rescue import render_rescue
 from janitor.cli.rules import RuleFlags, require_consent, rule_options
@@ -89,8 +90,7 @@ def rescue(
                 )
         except JanitorError as error:
             failures.append((target.display, error))
-            print_error(error, None)
-            log.error("instance.failed", error=error.message)
+            instance_failed(error)
         finally:
             target.close()
     structlog.contextvars.unbind_contextvars("instance")

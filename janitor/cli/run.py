@@ -20,7 +20,8 @@ from janitor.app.rescue.run import finish_pending
 from janitor.app.restore import restore_archives
 from janitor.app.run_result import run_document, run_exit_code
 from janitor.cli.group import cli, common_options, prepare
-from janitor.cli.output import emit, print_error
+from janitor.cli.journal_lines import instance_failed, refused_noted
+from janitor.cli.output import emit
 from janitor.cli.progress import scan_progress
 from janitor.cli.render.rescue import render_run_with_rescue
 from janitor.cli.render.run import render_restore
@@ -72,9 +73,7 @@ def run(
     failures: list[tuple[str, JanitorError]] = []
     targets = targets_from_settings(app.settings)
     pending = finish_pending(targets, app.settings.rescue.state_dir, dry_run=dry_run)
-    misconf = MisconfHandling(
-        app.settings, app.run_id, dry_run, on_refused=lambda error: print_error(error, None)
-    )
+    misconf = MisconfHandling(app.settings, app.run_id, dry_run, on_refused=refused_noted)
     meter = model_meter(targets, app.settings)
     lock_dir = default_lock_dir(app.settings)
     metrics: list[PassMetrics] = []
@@ -99,8 +98,7 @@ def run(
             failures.append((target.display, error))
             if error.exit_code != ExitCode.LOCKED:
                 metrics.append(pass_metrics(target, started, None))
-            print_error(error, None)
-            log.error("instance.failed", error=error.message)
+            instance_failed(error)
         finally:
             target.close()
     structlog.contextvars.unbind_contextvars("instance")
