@@ -120,10 +120,15 @@ class Machine:
         with self.log_path.open("a") as log:
             log.write(f"\n### prepare\n{script}\n")
             log.flush()
-            subprocess.run(
+            completed = subprocess.run(
                 [*command, "/bin/sh", "-ec", script],
-                check=True, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
+        if completed.returncode != 0:
+            tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-15:])
+            raise AssertionError(
+                f"installing in the container failed (log {self.log_path}):\n{tail}"
+            )
 
     def boot(self, timeout: float = 60.0) -> None:
         """Boot systemd as PID 1 on a private network and wait for the boot to finish."""

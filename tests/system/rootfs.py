@@ -8,6 +8,7 @@ second run only mounts an overlay over it. Run as a script to build the cache ah
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -65,6 +66,14 @@ def build_rootfs(log: Path | None = None) -> Path:
     if (target / "usr/bin/redis-server").exists():
         return target
     CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_ROOT / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be building the same rootfs
+        if (target / "usr/bin/redis-server").exists():
+            return target
+        return _debootstrap(target, log)
+
+
+def _debootstrap(target: Path, log: Path | None) -> Path:
     partial = target.with_name(target.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
@@ -77,8 +86,9 @@ def build_rootfs(log: Path | None = None) -> Path:
         debian_mirror(),
     ]
     started = time.monotonic()
-    with open(log or os.devnull, "w") as out:
-        subprocess.run(command, check=True, stdout=out, stderr=subprocess.STDOUT)
+    with open(log or os.devnull, "a") as out:
+        if subprocess.run(command, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
+            raise RuntimeError(f"debootstrap from {command[-1]} failed; see {log}")
     # Debian's postinst enabled redis-server.service; the machine id is made at first boot.
     (partial / "etc/machine-id").write_text("")
     partial.rename(target)
