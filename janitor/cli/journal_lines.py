@@ -75,8 +75,9 @@ def instance_failed(error: JanitorError, stream: TextIO | None = None, **fields:
     method("instance.failed", error=error.message, exit_code=int(error.exit_code), **hint, **fields)
 
 
-def refused_noted(error: JanitorError, stream: TextIO | None = None) -> None:
-    """A refused instance (MISCONF): its structured event is the journal's record."""
+def failure_noted(error: JanitorError, stream: TextIO | None = None) -> None:
+    """A failure already logged as a structured event (a refused instance, ``instance.failed``):
+    under journald that event is the record; elsewhere the operator also gets the text."""
     stream = stream or sys.stderr
     if writes_to_journal(stream):
         mark_reported(error)

@@ -20,7 +20,7 @@ from janitor.app.rescue.run import finish_pending
 from janitor.app.restore import restore_archives
 from janitor.app.run_result import run_document, run_exit_code
 from janitor.cli.group import cli, common_options, prepare
-from janitor.cli.journal_lines import instance_failed, refused_noted
+from janitor.cli.journal_lines import failure_noted, instance_failed
 from janitor.cli.output import emit
 from janitor.cli.progress import scan_progress
 from janitor.cli.render.rescue import render_run_with_rescue
@@ -73,7 +73,7 @@ def run(
     failures: list[tuple[str, JanitorError]] = []
     targets = targets_from_settings(app.settings)
     pending = finish_pending(targets, app.settings.rescue.state_dir, dry_run=dry_run)
-    misconf = MisconfHandling(app.settings, app.run_id, dry_run, on_refused=refused_noted)
+    misconf = MisconfHandling(app.settings, app.run_id, dry_run, on_refused=failure_noted)
     meter = model_meter(targets, app.settings)
     lock_dir = default_lock_dir(app.settings)
     metrics: list[PassMetrics] = []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from janitor.cli.journal_lines import instance_failed, refused_noted, write_failure
+from janitor.cli.journal_lines import failure_noted, instance_failed, write_failure
 from janitor.cli.output import print_error
 from janitor.core.errors import ExitCode, JanitorError
 from janitor.core.logs import configure_logging
@@ -62,9 +62,9 @@ def test_instance_failure_under_journald_is_one_structured_event(journal: Path) 
     assert event["hint"] == "is it running?" and event["exit_code"] == 69
 
 
-def test_refused_instance_under_journald_leaves_the_record_to_its_event(journal: Path) -> None:
+def test_a_logged_failure_under_journald_leaves_the_record_to_its_event(journal: Path) -> None:
     with journal.open("w") as stream:
-        refused_noted(error(), stream)
+        failure_noted(error(), stream)
     assert journal.read_text() == ""
 
 
