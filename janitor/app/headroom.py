@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from janitor.adapters.host.access import invisible_reason, unreadable_reason
 from janitor.adapters.host.locality import unproven_reason, url_is_local
 from janitor.adapters.host.memory import ProcessMemory, ProcReader
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
@@ -217,8 +218,10 @@ def instance_facts(
         process, _info_int(info, "uptime_in_seconds"), reader.uptime_seconds(), tolerance_seconds
     )
     if why is not None:
+        if not process.exists:  # the server answers here: say why its pid is hidden
+            why = invisible_reason(reader.proc_root, pid)
         return _estimated(base, f"{why}; figures from INFO")
-    return _from_process(base, process)
+    return _from_process(base, process, reader)
 
 
 def _estimated(facts: InstanceFacts, note: str) -> InstanceFacts:
@@ -231,7 +234,7 @@ def _estimated(facts: InstanceFacts, note: str) -> InstanceFacts:
     return replace(facts, notes=notes)
 
 
-def _from_process(base: InstanceFacts, process: ProcessMemory) -> InstanceFacts:
+def _from_process(base: InstanceFacts, process: ProcessMemory, reader: ProcReader) -> InstanceFacts:
     status = process.status
     changes: dict[str, Any] = {
         "local": True,
@@ -251,12 +254,12 @@ def _from_process(base: InstanceFacts, process: ProcessMemory) -> InstanceFacts:
         changes["fork_charge_bytes"] = status.vm_data_bytes
         changes["largest_mapping_bytes"] = status.vm_data_bytes
         notes.append(
-            f"smaps of pid {process.pid} unreadable ({'; '.join(process.unknown) or '?'}); "
-            "fork charge taken as VmData (an upper bound: it includes MAP_NORESERVE heap); "
-            "run as the Redis user or grant CAP_SYS_PTRACE for exact figures"
+            f"{unreadable_reason(reader.proc_root, process.pid)}; fork charge taken as VmData "
+            "(an upper bound: it includes MAP_NORESERVE heap)"
         )
     else:
-        return _estimated(replace(base, **changes), f"/proc/{process.pid} unreadable")
+        why = unreadable_reason(reader.proc_root, process.pid)
+        return _estimated(replace(base, **changes), f"/proc/{process.pid} unreadable: {why}")
     if changes.get("has_cap_sys_admin") is None:
         notes.append("CapEff unknown: assuming no CAP_SYS_ADMIN (admin reserve applies)")
     return replace(base, notes=tuple(notes), **changes)

@@ -19,7 +19,8 @@ from janitor.app.instance_loop import for_each_instance
 from janitor.app.inventory import InstanceScan, scan_instance
 from janitor.app.report import build_report
 from janitor.cli.group import cli, common_options, prepare, with_common_options
-from janitor.cli.output import emit, print_error
+from janitor.cli.journal_lines import failure_noted, instance_failed
+from janitor.cli.output import emit
 from janitor.cli.progress import scan_progress
 from janitor.cli.render.config import render_config, settings_document
 from janitor.cli.render.headroom import render_headroom, render_headroom_section
@@ -94,7 +95,7 @@ def report(
             for url, error in failures
         ]
         for _url, error in failures:
-            print_error(error, None)
+            failure_noted(error)
     emit(document, app.fmt, render_report_with_headroom)
     return first_failure_or_ok(failures)
 
@@ -132,8 +133,7 @@ def headroom(
     app = prepare(config_path, urls, fmt, log_level)
     result = measure_all_headroom(app)
     for url, error in result.errors:
-        print_error(error, None)
-        log.error("instance.failed", instance=url, error=error.message)
+        instance_failed(error, instance=url)
     document = headroom_with_history(result, app.settings, "headroom")
     emit(document, app.fmt, render_headroom)
     if result.errors:

@@ -12,6 +12,7 @@ import janitor.cli.rescue
 import janitor.cli.run
 import janitor.cli.serve  # noqa: F401  (importing a command module registers its commands)
 from janitor.cli.group import cli, requested_format
+from janitor.cli.journal_lines import ERROR, WARNING, plain_line
 from janitor.cli.output import print_error
 from janitor.core.errors import ExitCode, JanitorError
 from janitor.core.logs import configure_logging, get_logger
@@ -28,17 +29,17 @@ def main(argv: list[str] | None = None) -> None:
         error.show()
         sys.exit(ExitCode.USAGE)
     except click.exceptions.Abort:
-        sys.stderr.write("redis-janitor: aborted\n")
+        plain_line("redis-janitor: aborted", WARNING)
         sys.exit(ExitCode.CRITICAL)
     except JanitorError as error:
         print_error(error, requested_format())
         log.debug("command.failed", exit_code=int(error.exit_code), error=error.message)
         sys.exit(int(error.exit_code))
     except KeyboardInterrupt:
-        sys.stderr.write("redis-janitor: interrupted\n")
+        plain_line("redis-janitor: interrupted", WARNING)
         sys.exit(130)
     except Exception:
         log.exception("command.crashed")
-        sys.stderr.write("redis-janitor: internal error (details in the log above)\n")
+        plain_line("redis-janitor: internal error (details in the log above)", ERROR)
         sys.exit(ExitCode.CRITICAL)
     sys.exit(int(result) if isinstance(result, int) else 0)

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from rich.console import Console
 
 from janitor.app.report import SCHEMA_VERSION
+from janitor.cli.journal_lines import write_failure
 from janitor.core.errors import JanitorError
 from janitor.core.logs import redact
 
@@ -49,8 +50,6 @@ def error_document(error: JanitorError) -> dict[str, Any]:
 
 def print_error(error: JanitorError, fmt: str | None) -> None:
     """Tell the operator what went wrong: one message (and a hint) on stderr, JSON on stdout."""
-    sys.stderr.write(f"redis-janitor: {redact(error.message)}\n")
-    if error.hint:
-        sys.stderr.write(f"  hint: {redact(error.hint)}\n")
+    write_failure(error)
     if fmt == "json":
         sys.stdout.write(json.dumps(error_document(error), indent=2) + "\n")

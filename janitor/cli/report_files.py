@@ -8,7 +8,7 @@ from pathlib import Path
 from janitor.adapters.files.durable import replace_atomically
 from janitor.app.context import AppContext
 from janitor.app.full_report import full_report
-from janitor.cli.output import print_error
+from janitor.cli.journal_lines import failure_noted
 from janitor.cli.progress import scan_progress
 from janitor.cli.render.csv_report import report_csv
 from janitor.cli.render.html_report import render_html
@@ -22,8 +22,7 @@ def write_report_file(app: AppContext, fmt: str, output: Path | None) -> int:
     """Measure, scan and plan (changing nothing); write the page or CSV to ``output`` or stdout."""
     document, failures = full_report(app, scan_progress)
     for error in failures:
-        print_error(error, None)
-        log.error("instance.failed", error=error.message)
+        failure_noted(error)  # the loop logged instance.failed
     text = redact(render_html(document) if fmt == "html" else report_csv(document))
     if output is None:
         sys.stdout.write(text)

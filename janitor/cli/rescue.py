@@ -19,7 +19,8 @@ from janitor.app.instance_loop import for_each_instance
 from janitor.app.rescue import InstanceRescue, rescue_target
 from janitor.app.rescue.result import rescue_document
 from janitor.cli.group import cli, common_options, prepare
-from janitor.cli.output import emit, print_error
+from janitor.cli.journal_lines import failure_noted
+from janitor.cli.output import emit
 from janitor.cli.progress import scan_progress
 from janitor.cli.render.rescue import render_rescue
 from janitor.cli.rules import RuleFlags, require_consent, rule_options
@@ -82,7 +83,7 @@ def rescue(
         rescue_one,
         may_write=True,
         dry_run=dry_run,
-        on_failure=lambda error: print_error(error, None),
+        on_failure=failure_noted,
     )
     done.raise_if_all_failed()
     rescues, failures, pending = done.results, done.failures, done.reverts

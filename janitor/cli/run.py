@@ -12,7 +12,8 @@ from janitor.app.cleanup import Cleanup, CleanupRequest, run_cleanup
 from janitor.app.forecast_view import add_run_forecasts, record_passes
 from janitor.app.restore import restore_archives
 from janitor.cli.group import cli, common_options, prepare
-from janitor.cli.output import emit, print_error
+from janitor.cli.journal_lines import failure_noted
+from janitor.cli.output import emit
 from janitor.cli.progress import scan_progress
 from janitor.cli.render.rescue import render_run_with_rescue
 from janitor.cli.render.run import render_restore
@@ -64,7 +65,7 @@ def run(
         dry_run=dry_run,
         confirm=_confirm_plan if ask else None,
         progress=None if ask else (lambda name: scan_progress(f"scanning {name}")),
-        on_failure=lambda error: print_error(error, None),
+        on_failure=failure_noted,
     )
     cleanup = run_cleanup(app, request)
     forecasts = record_passes(app.settings, "run", cleanup.instances.results, cleanup.metrics)
@@ -94,8 +95,8 @@ def _publish_metrics(textfile: Path, cleanup: Cleanup) -> None:
         message = error.message if isinstance(error, JanitorError) else str(error)
         failure = JanitorError(f"metrics textfile {textfile} could not be written: {message}")
         cleanup.instances.failures.append(("metrics", failure))
-        print_error(failure, None)
         log.error("metrics.write_failed", error=failure.message)
+        failure_noted(failure)
 
 
 @cli.command()
