@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from janitor.adapters.files.archive import ArchiveWriter, ensure_private_dir
+from janitor.adapters.redis import writer
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.info import read_server_info
 from janitor.adapters.redis.key_actions import ActionHooks, ActionOutcome, KeyActor
@@ -183,7 +184,7 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
     acted = any(outcome.result == "done" for outcome in outcomes)
     settled = True
     if acted and not options.dry_run:
-        _purge(target, settings, warnings)
+        _purge(target, settings, warnings, dry_run=options.dry_run)
         settled = wait_until_settled(target, settings.policy.settle_timeout)
         if not settled:
             warnings.append("the allocator did not settle in time; 'after' may be early")
@@ -267,12 +268,12 @@ def act_all(
     return outcomes
 
 
-def _purge(target: RedisTarget, settings: Settings, warnings: list[str]) -> None:
+def _purge(target: RedisTarget, settings: Settings, warnings: list[str], *, dry_run: bool) -> None:
     if not settings.policy.memory_purge:
         return
     try:
         with redis_errors(target.display):
-            target.client(target.url_db or 0).execute_command("MEMORY PURGE")
+            writer.memory_purge(target.client(target.url_db or 0), dry_run=dry_run)
         log.info("memory.purged")
     except redis.RedisError as error:
         warnings.append(f"MEMORY PURGE failed: {error}")

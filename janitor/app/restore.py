@@ -21,6 +21,7 @@ import redis
 from janitor.adapters.files.archive import ArchiveReader, ArchiveRecord, archive_files
 from janitor.adapters.redis.connection import RedisTarget, translate_redis_error
 from janitor.adapters.redis.info import read_server_info
+from janitor.adapters.redis.key_writes import restore_key
 from janitor.core.keynames import escape_key, key_fields
 from janitor.core.logs import get_logger
 from janitor.domain.policy import glob_matches
@@ -68,16 +69,22 @@ class RestoreSummary:
         }
 
 
-def restore_command(record: ArchiveRecord, metric: IdleMetric, replace: bool) -> list[Any]:
-    """The RESTORE arguments for ``record`` on a target tracking staleness by ``metric``."""
-    command: list[Any] = ["RESTORE", record.key, record.expire_at_ms or 0, record.payload, "ABSTTL"]
-    if replace:
-        command.append("REPLACE")
-    if metric is IdleMetric.FREQ and record.freq is not None:
-        command += ["FREQ", record.freq]
-    elif metric is IdleMetric.IDLETIME and record.idle_seconds is not None:
-        command += ["IDLETIME", record.idle_seconds]
-    return command
+def restore_record(
+    client: redis.Redis, record: ArchiveRecord, metric: IdleMetric, replace: bool, *, dry_run: bool
+) -> None:
+    """RESTORE ``record`` on a target tracking staleness by ``metric`` (IDLETIME or FREQ)."""
+    freq = record.freq if metric is IdleMetric.FREQ else None
+    idle = record.idle_seconds if metric is IdleMetric.IDLETIME else None
+    restore_key(
+        client,
+        record.key,
+        record.expire_at_ms,
+        record.payload,
+        replace=replace,
+        idle_seconds=idle,
+        freq=freq,
+        dry_run=dry_run,
+    )
 
 
 def newest_copies(files: list[Path], match: str | None) -> dict[tuple[int, bytes], tuple[int, int]]:
@@ -155,7 +162,7 @@ def _restore_records(
             elif dry_run:
                 summary.note(record, "restored", "dry run: would restore")
             else:
-                client.execute_command(*restore_command(record, metric, replace))
+                restore_record(client, record, metric, replace, dry_run=dry_run)
                 summary.note(record, "restored")
         except (redis.ConnectionError, redis.TimeoutError) as error:
             raise translate_redis_error(error, target.display) from None

@@ -31,6 +31,7 @@ from redis.client import Pipeline
 
 from janitor.adapters.files.archive import ArchiveRecord, ArchiveWriter
 from janitor.adapters.redis.connection import RedisTarget, translate_redis_error
+from janitor.adapters.redis.key_writes import commit_watched, pexpire_command, unlink_command
 from janitor.core.keynames import escape_key, key_fields
 from janitor.core.logs import get_logger
 from janitor.domain.persistence import is_misconf_error
@@ -144,7 +145,7 @@ class KeyActor:
             except KeyChangedError as changed:
                 return ActionOutcome(item, "skipped", f"changed since judged: {changed}")
             if item.action == "delete":
-                return self._commit(pipe, item, ["UNLINK", key], "deleted")
+                return self._commit(pipe, item, unlink_command(key), "deleted")
             if item.action == "expire":
                 return self._expire(pipe, item, pttl)
             if item.action == "archive":
@@ -182,10 +183,8 @@ class KeyActor:
         self, pipe: Pipeline, item: PlannedAction, command: list[Any], done: str
     ) -> ActionOutcome:
         """Run ``command`` in MULTI/EXEC; a write since WATCH aborts it (skipped)."""
-        pipe.multi()
-        pipe.execute_command(*command)
         try:
-            (reply,) = pipe.execute()
+            reply = commit_watched(pipe, command, dry_run=False)  # act() returned in a dry run
         except redis.WatchError:
             kept = "; the key is kept (its archived copy too)" if item.action == "archive" else ""
             return ActionOutcome(item, "skipped", f"changed while acting (WATCH aborted){kept}")
@@ -197,9 +196,7 @@ class KeyActor:
         expire_ms = int((item.expire_in_seconds or 0) * 1000)
         if 0 <= pttl <= expire_ms:
             return ActionOutcome(item, "skipped", "existing TTL is already shorter")
-        command: list[Any] = ["PEXPIRE", item.record.key, expire_ms]
-        if self._server.supports(7, 0):
-            command.append("LT")
+        command = pexpire_command(item.record.key, expire_ms, less_than=self._server.supports(7, 0))
         return self._commit(pipe, item, command, f"expires in {expire_ms} ms")
 
     def _archive_then_unlink(self, pipe: Pipeline, item: PlannedAction, pttl: int) -> ActionOutcome:
@@ -235,7 +232,7 @@ class KeyActor:
         )
         if self._hooks.before_unlink is not None:
             self._hooks.before_unlink(item)
-        return self._commit(pipe, item, ["UNLINK", record.key], "archived")
+        return self._commit(pipe, item, unlink_command(record.key), "archived")
 
     _proto_limit: int | None = None
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import redis
 
+from janitor.adapters.redis import writer
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.config.settings import Settings
 from janitor.core.errors import LockHeldError, WritesRefusedError
@@ -34,14 +35,8 @@ from janitor.core.logs import get_logger
 log = get_logger(__name__)
 
 LOCK_KEY = b"redis-janitor:lock"
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+LOCK_WRITES_IN_DRY_RUN = False
+"""``dry_run`` for the lock's writes: the lock is taken in dry runs too (see the writer)."""
 
 
 @dataclass
@@ -137,7 +132,9 @@ class RedisLock:
         """Take the lock and start renewing it; False when skipped because of MISCONF."""
         try:
             with redis_errors(self.display):
-                taken = self.client.set(LOCK_KEY, self.token, nx=True, px=self.ttl_ms)
+                taken = writer.lock_take(
+                    self.client, LOCK_KEY, self.token, self.ttl_ms, dry_run=LOCK_WRITES_IN_DRY_RUN
+                )
                 holder = None if taken else self.client.get(LOCK_KEY)
         except WritesRefusedError as error:
             log.warning("lock.redis_lock_skipped", reason=error.message[:200])
@@ -167,7 +164,9 @@ class RedisLock:
             return
         self._held = False
         try:
-            released = self.client.eval(_RELEASE, 1, LOCK_KEY, self.token)
+            released = writer.lock_release(
+                self.client, LOCK_KEY, self.token, dry_run=LOCK_WRITES_IN_DRY_RUN
+            )
         except redis.RedisError as error:
             log.warning("lock.release_failed", error=str(error), expires_in_ms=self.ttl_ms)
             return
@@ -177,7 +176,9 @@ class RedisLock:
     def renew(self) -> bool:
         """Extend the TTL if we still own the key; False (and ``lost`` set) when we do not."""
         try:
-            renewed = self.client.eval(_RENEW, 1, LOCK_KEY, self.token, self.ttl_ms)
+            renewed = writer.lock_renew(
+                self.client, LOCK_KEY, self.token, self.ttl_ms, dry_run=LOCK_WRITES_IN_DRY_RUN
+            )
         except redis.RedisError as error:
             log.warning("lock.renewal_failed", error=str(error).split("\n")[0][:200])
             return True
