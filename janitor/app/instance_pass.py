@@ -20,7 +20,12 @@ from janitor.adapters.files.archive import ArchiveWriter, ensure_private_dir
 from janitor.adapters.redis import writer
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.info import read_server_info
-from janitor.adapters.redis.key_actions import ActionHooks, ActionOutcome, KeyActor
+from janitor.adapters.redis.key_actions import (
+    ActionHooks,
+    ActionOutcome,
+    KeyActor,
+    needs_archive,
+)
 from janitor.app.inventory import scan_instance
 from janitor.config.settings import Settings
 from janitor.core.logs import get_logger
@@ -166,15 +171,17 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
     if plan.actions and not options.dry_run and options.confirm is not None:
         options.confirm(plan)
     used_before = int(_memory_info(target).get("used_memory", 0))
-    archive = _archive_writer(target, settings, options, plan)
+    server = _server_info(target)
+    archive = _archive_writer(target, settings, options, plan, server)
     actor = KeyActor(
         target,
-        _server_info(target),
+        server,
         archive,
         settings.archive.max_payload_bytes,
         settings.scan.samples,
         options.hooks,
         options.clock,
+        lfu_safety_copy=settings.archive.lfu_safety_copy,
     )
     try:
         outcomes = act_all(actor, plan, settings.policy.actions_per_second, options)
@@ -225,10 +232,12 @@ def _server_info(target: RedisTarget) -> ServerInfo:
 
 
 def _archive_writer(
-    target: RedisTarget, settings: Settings, options: PassOptions, plan: Plan
+    target: RedisTarget, settings: Settings, options: PassOptions, plan: Plan, server: ServerInfo
 ) -> ArchiveWriter | None:
-    """A writer when the plan archives something (the directory is checked before any action)."""
-    if options.dry_run or not any(item.action == "archive" for item in plan.actions):
+    """A writer when the plan archives something, safety copies included (the directory is
+    checked before any action)."""
+    lfu_safety_copy = settings.archive.lfu_safety_copy
+    if options.dry_run or not needs_archive(plan.actions, server, lfu_safety_copy=lfu_safety_copy):
         return None
     ensure_private_dir(settings.archive.dir)
     return ArchiveWriter(
