@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from janitor.adapters.files.archive import ArchiveWriter, ensure_private_dir
+from janitor.adapters.files.touch_memory import TouchMemory
 from janitor.adapters.redis import writer
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.info import read_server_info
@@ -29,6 +30,7 @@ from janitor.adapters.redis.key_actions import (
 from janitor.app.inventory import scan_instance
 from janitor.config.settings import Settings
 from janitor.core.logs import get_logger
+from janitor.domain.keys import KeyRecord
 from janitor.domain.planner import CandidateCollector, Plan, make_plan
 from janitor.domain.server import IdleMetric, ServerInfo
 
@@ -96,6 +98,8 @@ class PassResult:
     prediction: dict[str, Any] | None = None
     archive_file: str | None = None
     warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    """Failures beside the per-key results (an unwritable archive): top-level ``errors``."""
 
     def count(self, result: str) -> int:
         """How many actions ended with ``result`` (done/skipped/failed/planned)."""
@@ -133,6 +137,8 @@ class PassOptions:
     should_stop: Callable[[], str | None] | None = None
     """Asked before every action; a reason (stop requested, lock lost) ends the acting there."""
     clock: Callable[[], float] = time.time
+    touches: TouchMemory | None = None
+    """Idle time the janitor's own DUMP reset (Redis < 7.2), remembered across runs."""
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
@@ -142,7 +148,13 @@ def plan_instance(
 ) -> tuple[Plan, list[str], int]:
     """Scan ``target`` keeping only judged candidates; return the plan, warnings, keys scanned."""
     collector = CandidateCollector(settings.policy)
-    scan = scan_instance(target, settings, options.progress, collector.offer)
+    now = options.clock()
+    touches = options.touches
+
+    def offer(record: KeyRecord) -> None:
+        collector.offer(touches.adjust(record, now) if touches is not None else record)
+
+    scan = scan_instance(target, settings, options.progress, offer)
     plan = make_plan(
         collector.candidates(), settings.policy, need_to_free_bytes, options.clock(), options.goal
     )
@@ -182,12 +194,16 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
         options.hooks,
         options.clock,
         lfu_safety_copy=settings.archive.lfu_safety_copy,
+        touches=options.touches,
     )
     try:
         outcomes = act_all(actor, plan, settings.policy.actions_per_second, options)
     finally:
         if archive is not None:
             archive.close()
+    if options.touches is not None and not options.dry_run:
+        options.touches.compact()
+    archive_error = actor.archive_error(outcomes)
     acted = any(outcome.result == "done" for outcome in outcomes)
     settled = True
     if acted and not options.dry_run:
@@ -212,6 +228,7 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
         else None,
         archive_file=str(archive.path) if archive is not None and archive.path else None,
         warnings=warnings,
+        errors=[archive_error] if archive_error else [],
     )
     log.info("run.instance_finished", **result.to_dict()["results"], freed_bytes=freed)
     return result

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import structlog
 
+from janitor.adapters.files.touch_memory import touch_memory_for
 from janitor.adapters.prometheus import PassMetrics
 from janitor.adapters.redis.connection import RedisTarget, targets_from_settings
 from janitor.adapters.redis.lock import default_lock_dir, instance_lock
@@ -37,6 +38,8 @@ def locked_pass(
     """Run one cycle on ``target`` holding its lock; raise LockHeldError (75) when it is taken."""
     with instance_lock(target, settings, lock_dir=lock_dir) as held:
         asked_to_stop = options.should_stop
+        if options.touches is None:
+            options.touches = touch_memory_for(lock_dir.parent, held.lock_file.name)
 
         def should_stop() -> str | None:
             if held.lost.is_set():

@@ -32,6 +32,11 @@ def run_document(
         "errors": [
             {"instance": name, "exit_code": int(error.exit_code), "message": error.message}
             for name, error in failures
+        ]
+        + [
+            {"instance": result.instance, "exit_code": int(ExitCode.CRITICAL), "message": message}
+            for result in results
+            for message in result.errors
         ],
     }
 
@@ -50,7 +55,7 @@ def headroom_section(snapshots: list[HeadroomSnapshot]) -> dict[str, Any]:
 
 def instance_exit_code(result: PassResult) -> int:
     """2 when an action failed, 1 when headroom is still short afterwards, else 0."""
-    if result.count("failed"):
+    if result.count("failed") or result.errors:
         return ExitCode.CRITICAL
     if result.after.verdict != "ok" or result.after.need_to_free_bytes > 0:
         return ExitCode.WARN

@@ -35,6 +35,7 @@ import redis
 from redis.client import Pipeline
 
 from janitor.adapters.files.archive import ArchiveRecord, ArchiveWriter
+from janitor.adapters.files.touch_memory import TouchMemory
 from janitor.adapters.redis.action_outcome import (
     ActionHooks,
     ActionOutcome,
@@ -51,6 +52,7 @@ from janitor.domain.server import IdleMetric, ServerInfo
 log = get_logger(__name__)
 __all__ = ["ActionHooks", "ActionOutcome", "KeyActor", "KeyChangedError", "needs_archive"]
 SAFETY_COPY_ACTIONS = ("delete", "expire")
+ARCHIVE_UNWRITABLE = "the archive could not be written"
 SAFETY_COPY_DONE = {"delete": "deleted (safety copy archived)", "expire": " (safety copy archived)"}
 
 
@@ -86,6 +88,7 @@ class KeyActor:
         clock: Callable[[], float] = time.time,
         *,
         lfu_safety_copy: bool = True,
+        touches: TouchMemory | None = None,
     ) -> None:
         self._target = target
         self._server = server
@@ -96,11 +99,16 @@ class KeyActor:
         self._clock = clock
         self._no_touch = server.supports(7, 2)
         self._lfu_safety_copy = lfu_safety_copy
+        self._touches = touches if not self._no_touch else None
+        self.archive_failure: tuple[str, str] | None = None
+        """Where and why the archive could not be written; archiving stops then."""
 
     def act(self, item: PlannedAction, *, dry_run: bool) -> ActionOutcome:
         """Carry out ``item`` unless ``dry_run``; Redis refusals become ``failed`` outcomes."""
         if dry_run:
             return ActionOutcome(item, "planned", "dry run")
+        if self.archive_failure is not None and self._needs_archive(item):
+            return ActionOutcome(item, "skipped", f"not tried: {ARCHIVE_UNWRITABLE}")
         if self._hooks.before_check is not None:
             self._hooks.before_check(item)
         try:
@@ -115,8 +123,32 @@ class KeyActor:
             outcome = ActionOutcome(item, "failed", str(error))
         except OSError as error:
             outcome = ActionOutcome(item, "failed", f"archive write failed: {error.strerror}")
+            where = self._archive.path or self._archive.directory if self._archive else None
+            self.archive_failure = (str(where), error.strerror or str(error))
+        if self._touches is not None and outcome.result == "done" and self._needs_archive(item):
+            self._touches.forget(item.record)
         self._log(outcome)
         return outcome
+
+    def _needs_archive(self, item: PlannedAction) -> bool:
+        return item.action == "archive" or takes_safety_copy(
+            item.action, self._server, self._lfu_safety_copy
+        )
+
+    def archive_error(self, outcomes: list[ActionOutcome]) -> str | None:
+        """The one message for a failed archive: where, why, and how many keys were kept."""
+        if self.archive_failure is None:
+            return None
+        kept = sum(
+            1
+            for outcome in outcomes
+            if outcome.reason.startswith("archive write failed")
+            or (outcome.result == "skipped" and ARCHIVE_UNWRITABLE in outcome.reason)
+        )
+        where, reason = self.archive_failure
+        if self._archive is not None and self._archive.path is None:
+            where = str(self._archive.directory)  # the file held nothing and was removed
+        return f"archive {where} could not be written: {reason}; {kept} keys were not deleted"
 
     def _act(self, item: PlannedAction) -> ActionOutcome:
         key = item.record.key
@@ -169,7 +201,8 @@ class KeyActor:
                 raise KeyChangedError("it was used (OBJECT FREQ grew)")
         else:
             idle = int(pipe.execute_command("OBJECT IDLETIME", key))
-            if record.idle_seconds is not None and idle < record.idle_seconds:
+            credit = self._touches.credits.get((record.db, key), 0) if self._touches else 0
+            if record.idle_seconds is not None and idle < record.idle_seconds - credit:
                 raise KeyChangedError("it was used (idle time reset)")
         return pttl
 
@@ -216,6 +249,8 @@ class KeyActor:
             return ActionOutcome(item, "skipped", f"value of {record.size_bytes} B over {limit} B")
         if self._no_touch:
             pipe.execute_command("CLIENT", "NO-TOUCH", "ON")
+        elif self._touches is not None:
+            self._touches.touched(record, self._clock())
         payload = pipe.execute_command("DUMP", record.key)
         if payload is None:
             return ActionOutcome(item, "skipped", "changed since judged: key no longer exists")
