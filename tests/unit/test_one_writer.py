@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 import pytest
+import redis
 
 from janitor.adapters.redis import key_writes, writer
 
@@ -97,3 +98,22 @@ def test_the_scan_catches_each_kind_of_write(snippet: str) -> None:
 def test_the_writer_itself_sends_writes() -> None:
     assert offending_calls(Path(writer.__file__).read_text(encoding="utf-8"))
     assert offending_calls(Path(key_writes.__file__).read_text(encoding="utf-8"))
+
+
+def test_every_writer_call_refuses_a_dry_run_before_sending_anything() -> None:
+    client = redis.Redis(host="127.0.0.1", port=1)  # never connected: the refusal comes first
+    pipe = client.pipeline()
+    calls = [
+        lambda: writer.config_set(client, "save", "", dry_run=True),
+        lambda: writer.bgsave(client, dry_run=True),
+        lambda: writer.memory_purge(client, dry_run=True),
+        lambda: writer.lock_take(client, b"k", b"t", 1000, dry_run=True),
+        lambda: writer.lock_take_over(client, b"k", b"old", b"t", 1000, dry_run=True),
+        lambda: writer.lock_renew(client, b"k", b"t", 1000, dry_run=True),
+        lambda: writer.lock_release(client, b"k", b"t", dry_run=True),
+        lambda: key_writes.commit_watched(pipe, key_writes.unlink_command(b"k"), dry_run=True),
+        lambda: key_writes.restore_key(client, b"k", None, b"p", replace=False, dry_run=True),
+    ]
+    for call in calls:
+        with pytest.raises(writer.DryRunWriteError, match="dry run"):
+            call()
