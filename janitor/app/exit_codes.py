@@ -20,7 +20,7 @@ def first_failure_or_ok(failures: Failures) -> int:
 def instance_exit_code(result: PassResult) -> int:
     """2 when an action (or what came after the actions) failed, 1 when headroom is still
     short afterwards, else 0."""
-    if result.count("failed") or result.error is not None:
+    if result.count("failed") or result.error is not None or result.errors:
         return ExitCode.CRITICAL
     if result.after.verdict != "ok" or result.after.need_to_free_bytes > 0:
         return ExitCode.WARN

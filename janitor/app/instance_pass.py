@@ -17,13 +17,21 @@ from typing import Any
 import redis
 
 from janitor.adapters.files.archive import ArchiveWriter, ensure_private_dir
+from janitor.adapters.files.touch_memory import TouchMemory
+from janitor.adapters.redis import writer
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.info import read_server_info
-from janitor.adapters.redis.key_actions import ActionHooks, ActionOutcome, KeyActor
+from janitor.adapters.redis.key_actions import (
+    ActionHooks,
+    ActionOutcome,
+    KeyActor,
+    needs_archive,
+)
 from janitor.app.inventory import scan_instance
 from janitor.config.settings import Settings
 from janitor.core.errors import JanitorError
 from janitor.core.logs import get_logger
+from janitor.domain.keys import KeyRecord
 from janitor.domain.planner import CandidateCollector, Plan, make_plan
 from janitor.domain.server import IdleMetric, ServerInfo
 
@@ -102,6 +110,9 @@ class PassResult:
             self.error = JanitorError(what, hint=error.hint)
             self.error.exit_code = error.exit_code
 
+    errors: list[str] = field(default_factory=list)
+    """Failures beside the per-key results (an unwritable archive): top-level ``errors``."""
+
     def count(self, result: str) -> int:
         """How many actions ended with ``result`` (done/skipped/failed/planned)."""
         return sum(1 for outcome in self.outcomes if outcome.result == result)
@@ -139,6 +150,8 @@ class PassOptions:
     should_stop: Callable[[], str | None] | None = None
     """Asked before every action; a reason (stop requested, lock lost) ends the acting there."""
     clock: Callable[[], float] = time.time
+    touches: TouchMemory | None = None
+    """Idle time the janitor's own DUMP reset (Redis < 7.2), remembered across runs."""
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
@@ -148,7 +161,13 @@ def plan_instance(
 ) -> tuple[Plan, list[str], int]:
     """Scan ``target`` keeping only judged candidates; return the plan, warnings, keys scanned."""
     collector = CandidateCollector(settings.policy)
-    scan = scan_instance(target, settings, options.progress, collector.offer)
+    now = options.clock()
+    touches = options.touches
+
+    def offer(record: KeyRecord) -> None:
+        collector.offer(touches.adjust(record, now) if touches is not None else record)
+
+    scan = scan_instance(target, settings, options.progress, offer)
     plan = make_plan(
         collector.candidates(), settings.policy, need_to_free_bytes, options.clock(), options.goal
     )
@@ -177,21 +196,27 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
     if plan.actions and not options.dry_run and options.confirm is not None:
         options.confirm(plan)
     used_before = int(_memory_info(target).get("used_memory", 0))
-    archive = _archive_writer(target, settings, options, plan)
+    server = _server_info(target)
+    archive = _archive_writer(target, settings, options, plan, server)
     actor = KeyActor(
         target,
-        _server_info(target),
+        server,
         archive,
         settings.archive.max_payload_bytes,
         settings.scan.samples,
         options.hooks,
         options.clock,
+        lfu_safety_copy=settings.archive.lfu_safety_copy,
+        touches=options.touches,
     )
     try:
         outcomes = act_all(actor, plan, settings.policy.actions_per_second, options)
     finally:
         if archive is not None:
             archive.close()
+    if options.touches is not None and not options.dry_run:
+        options.touches.compact()
+    archive_error = actor.archive_error(outcomes)
     after_error: JanitorError | None = None
     try:
         after, freed, settled = _measure_after(
@@ -215,6 +240,7 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
         else None,
         archive_file=str(archive.path) if archive is not None and archive.path else None,
         warnings=warnings,
+        errors=[archive_error] if archive_error else [],
     )
     if after_error is not None:
         result.failed_after_acting(
@@ -236,7 +262,7 @@ def _measure_after(
     acted = any(outcome.result == "done" for outcome in outcomes)
     settled = True
     if acted and not options.dry_run:
-        _purge(target, settings, warnings)
+        _purge(target, settings, warnings, dry_run=options.dry_run)
         settled = wait_until_settled(target, settings.policy.settle_timeout)
         if not settled:
             warnings.append("the allocator did not settle in time; 'after' may be early")
@@ -266,10 +292,12 @@ def _server_info(target: RedisTarget) -> ServerInfo:
 
 
 def _archive_writer(
-    target: RedisTarget, settings: Settings, options: PassOptions, plan: Plan
+    target: RedisTarget, settings: Settings, options: PassOptions, plan: Plan, server: ServerInfo
 ) -> ArchiveWriter | None:
-    """A writer when the plan archives something (the directory is checked before any action)."""
-    if options.dry_run or not any(item.action == "archive" for item in plan.actions):
+    """A writer when the plan archives something, safety copies included (the directory is
+    checked before any action)."""
+    lfu_safety_copy = settings.archive.lfu_safety_copy
+    if options.dry_run or not needs_archive(plan.actions, server, lfu_safety_copy=lfu_safety_copy):
         return None
     ensure_private_dir(settings.archive.dir)
     return ArchiveWriter(
@@ -309,12 +337,12 @@ def act_all(
     return outcomes
 
 
-def _purge(target: RedisTarget, settings: Settings, warnings: list[str]) -> None:
+def _purge(target: RedisTarget, settings: Settings, warnings: list[str], *, dry_run: bool) -> None:
     if not settings.policy.memory_purge:
         return
     try:
         with redis_errors(target.display):
-            target.client(target.url_db or 0).execute_command("MEMORY PURGE")
+            writer.memory_purge(target.client(target.url_db or 0), dry_run=dry_run)
         log.info("memory.purged")
     except redis.RedisError as error:
         warnings.append(f"MEMORY PURGE failed: {error}")

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from janitor.adapters.files.touch_memory import touch_memory_for
 from janitor.adapters.prometheus import PassMetrics
 from janitor.adapters.redis.connection import RedisTarget
 from janitor.adapters.redis.lock import instance_lock
@@ -35,6 +36,8 @@ def locked_pass(
     try:
         with instance_lock(target, settings, lock_dir=lock_dir) as held:
             asked_to_stop = options.should_stop
+            if options.touches is None:
+                options.touches = touch_memory_for(lock_dir.parent, held.lock_file.name)
 
             def should_stop() -> str | None:
                 if held.lost.is_set():

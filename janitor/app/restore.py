@@ -5,7 +5,8 @@ Keys that expired since they were archived are skipped; keys that exist are skip
 Restoring the same archive twice without ``replace`` restores nothing the second time and
 is harmless. A key archived several times comes back as its newest copy only. The staleness
 the key had when judged is restored with it (IDLETIME on LRU targets, FREQ on LFU targets),
-so a restored key does not look freshly used.
+so a restored key does not look freshly used. A URL that names a DB (``redis://h/3``) puts every
+restored key into that DB; it is refused (exit 64) when the keys come from more than one DB.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from dataclasses import replace as replace_fields
 from pathlib import Path
 from typing import Any
 
 import redis
 
 from janitor.adapters.files.archive import ArchiveReader, ArchiveRecord, archive_files
-from janitor.adapters.redis.connection import RedisTarget, translate_redis_error
+from janitor.adapters.redis.connection import RedisTarget, redis_errors, translate_redis_error
 from janitor.adapters.redis.info import read_server_info
+from janitor.adapters.redis.key_writes import restore_key
+from janitor.core.errors import UsageError
 from janitor.core.keynames import escape_key, key_fields
 from janitor.core.logs import get_logger
 from janitor.domain.policy import glob_matches
@@ -68,16 +72,22 @@ class RestoreSummary:
         }
 
 
-def restore_command(record: ArchiveRecord, metric: IdleMetric, replace: bool) -> list[Any]:
-    """The RESTORE arguments for ``record`` on a target tracking staleness by ``metric``."""
-    command: list[Any] = ["RESTORE", record.key, record.expire_at_ms or 0, record.payload, "ABSTTL"]
-    if replace:
-        command.append("REPLACE")
-    if metric is IdleMetric.FREQ and record.freq is not None:
-        command += ["FREQ", record.freq]
-    elif metric is IdleMetric.IDLETIME and record.idle_seconds is not None:
-        command += ["IDLETIME", record.idle_seconds]
-    return command
+def restore_record(
+    client: redis.Redis, record: ArchiveRecord, metric: IdleMetric, replace: bool, *, dry_run: bool
+) -> None:
+    """RESTORE ``record`` on a target tracking staleness by ``metric`` (IDLETIME or FREQ)."""
+    freq = record.freq if metric is IdleMetric.FREQ else None
+    idle = record.idle_seconds if metric is IdleMetric.IDLETIME else None
+    restore_key(
+        client,
+        record.key,
+        record.expire_at_ms,
+        record.payload,
+        replace=replace,
+        idle_seconds=idle,
+        freq=freq,
+        dry_run=dry_run,
+    )
 
 
 def newest_copies(files: list[Path], match: str | None) -> dict[tuple[int, bytes], tuple[int, int]]:
@@ -109,9 +119,19 @@ def restore_archives(
 ) -> RestoreSummary:
     """Restore the newest archived copy of every key in the file (or directory) ``path``."""
     summary = RestoreSummary(dry_run=dry_run)
-    metric = read_server_info(target.client(target.url_db or 0)).idle_metric
+    with redis_errors(target.display):
+        metric = read_server_info(target.client(target.url_db or 0)).idle_metric
     files = archive_files(path)
     newest = newest_copies(files, match)
+    into_db = target.url_db
+    source_dbs = sorted({db for db, _ in newest})
+    if into_db is not None and len(source_dbs) > 1:
+        raise UsageError(
+            f"{target.display} names DB {into_db}, but the keys to restore come from DBs "
+            f"{', '.join(map(str, source_dbs))}; restoring them into one DB would merge them",
+            hint="use a URL without a DB (each key goes back to the DB it was archived from), "
+            "or --match to pick keys of one DB",
+        )
     for file_index, file in enumerate(files):
         reader = ArchiveReader(file)
         chosen = (
@@ -119,7 +139,7 @@ def restore_archives(
             for record_index, record in enumerate(reader)
             if newest.get((record.db, record.key)) == (file_index, record_index)
         )
-        _restore_records(target, chosen, summary, replace, dry_run, metric, clock)
+        _restore_records(target, chosen, summary, _Into(into_db, replace, dry_run, metric), clock)
         summary.files.append(
             {
                 "path": str(file),
@@ -135,27 +155,36 @@ def restore_archives(
     return summary
 
 
+@dataclass(frozen=True)
+class _Into:
+    """Where and how records are restored: ``db`` None puts each key back into its own DB."""
+
+    db: int | None
+    replace: bool
+    dry_run: bool
+    metric: IdleMetric
+
+
 def _restore_records(
     target: RedisTarget,
     records: Iterable[ArchiveRecord],
     summary: RestoreSummary,
-    replace: bool,
-    dry_run: bool,
-    metric: IdleMetric,
+    into: _Into,
     clock: Callable[[], float],
 ) -> None:
-    for record in records:
+    for archived in records:
+        record = archived if into.db is None else replace_fields(archived, db=into.db)
         if record.expire_at_ms is not None and record.expire_at_ms <= clock() * 1000:
             summary.note(record, "skipped", "expired since it was archived")
             continue
         client = target.client(record.db)
         try:
-            if not replace and client.exists(record.key):
+            if not into.replace and client.exists(record.key):
                 summary.note(record, "skipped", "key exists (use --replace)")
-            elif dry_run:
+            elif into.dry_run:
                 summary.note(record, "restored", "dry run: would restore")
             else:
-                client.execute_command(*restore_command(record, metric, replace))
+                restore_record(client, record, into.metric, into.replace, dry_run=into.dry_run)
                 summary.note(record, "restored")
         except (redis.ConnectionError, redis.TimeoutError) as error:
             raise translate_redis_error(error, target.display) from None

@@ -6,7 +6,7 @@ from typing import Any
 
 from janitor.app.instance_pass import HeadroomSnapshot, PassResult
 from janitor.app.report import SCHEMA_VERSION
-from janitor.core.errors import JanitorError
+from janitor.core.errors import ExitCode, JanitorError
 
 
 def run_document(
@@ -32,6 +32,11 @@ def run_document(
         "errors": [
             {"instance": name, "exit_code": int(error.exit_code), "message": error.message}
             for name, error in failures + _after_acting(results)
+        ]
+        + [
+            {"instance": result.instance, "exit_code": int(ExitCode.CRITICAL), "message": message}
+            for result in results
+            for message in result.errors
         ],
     }
 

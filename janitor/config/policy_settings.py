@@ -100,3 +100,8 @@ class ArchiveSettings(_Strict):
         default=512 * 1024**2, description="Larger DUMP payloads are skipped, never deleted."
     )
     compression_level: int = Field(default=6, ge=0, le=9, description="zlib level per record.")
+    lfu_safety_copy: bool = Field(
+        default=True,
+        description="Under an LFU maxmemory-policy, archive a key before deleting or expiring it "
+        "(LFU shows no write since judgment; see docs/domain.md).",
+    )

@@ -34,6 +34,7 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 from janitor.config.policy_settings import ArchiveSettings, PolicySettings
+from janitor.config.redis_url import mask_url, url_problem
 from janitor.core.errors import ConfigError
 from janitor.core.units import parse_duration, parse_size
 
@@ -91,9 +92,9 @@ class RedisSettings(Section):
     @field_validator("urls")
     @classmethod
     def _known_schemes(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not url.startswith(("redis://", "rediss://", "unix://")):
-                raise ValueError("each URL must start with redis://, rediss:// or unix://")
+        problems = [f"{mask_url(url)}: {problem}" for url in urls if (problem := url_problem(url))]
+        if problems:
+            raise ValueError("; ".join(problems))
         return urls
 
 

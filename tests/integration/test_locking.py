@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -109,3 +111,37 @@ def test_misconf_falls_back_to_the_local_lock(redis_factory: RedisFactory, tmp_p
     assert skipped
     assert "refuses writes (MISCONF)" in skipped[0]["reason"]
     assert client.exists(LOCK_KEY) == 0
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_a_lock_left_by_a_dead_run_on_this_host_is_taken_over_at_once(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    settings = settings_for(redis_server)
+    stale = f"{socket.gethostname()}:{_dead_pid()}:0123abcd".encode()
+    redis_server.client().set(LOCK_KEY, stale, px=600_000)
+    with instance_lock(target(redis_server, settings), settings, lock_dir=tmp_path) as held:
+        assert held.redis_locked
+        assert redis_server.client().get(LOCK_KEY) != stale
+    assert redis_server.client().exists(LOCK_KEY) == 0
+
+
+@pytest.mark.parametrize("holder", ["other-host:{dead}:ab", "{host}:{alive}:ab", "{host}:x:ab"])
+def test_a_lock_whose_holder_may_be_alive_is_still_refused(
+    redis_server: RedisServer, tmp_path: Path, holder: str
+) -> None:
+    settings = settings_for(redis_server)
+    with subprocess.Popen(["sleep", "60"]) as alive:
+        token = holder.format(host=socket.gethostname(), dead=_dead_pid(), alive=alive.pid)
+        redis_server.client().set(LOCK_KEY, token.encode(), px=600_000)
+        try:
+            with pytest.raises(LockHeldError, match="Redis lock"):
+                try_lock(redis_server, settings, tmp_path)
+        finally:
+            alive.kill()
+    assert redis_server.client().get(LOCK_KEY) == token.encode()

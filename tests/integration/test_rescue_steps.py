@@ -33,7 +33,7 @@ def test_bgsave_that_outlasts_the_deadline_is_reported_as_timeout(
     client = server.client()
     plant_keys(client, 10)
 
-    assert run_bgsave(client, 0.3) == "timeout"
+    assert run_bgsave(client, 0.3, dry_run=False) == "timeout"
     assert client.info("persistence")["rdb_bgsave_in_progress"] == 1
     assert bgsave_finished(client) == "ok"
 
@@ -45,7 +45,7 @@ def test_bgsave_waits_for_a_running_save_then_saves_again(redis_factory: RedisFa
     assert client.bgsave()
     saves_before = client.info("persistence")["rdb_saves"]
 
-    assert run_bgsave(client, 30) == "ok"
+    assert run_bgsave(client, 30, dry_run=False) == "ok"
     assert client.info("persistence")["rdb_saves"] == saves_before + 1
 
 
@@ -53,7 +53,7 @@ def test_bgsave_whose_fork_fails_is_refused(faulty_redis_factory: FaultyRedisFac
     faulty = faulty_redis_factory(MISCONF_CONFIG)
     faulty.faults.fail_forks()
 
-    assert run_bgsave(faulty.server.client(), 10) == "refused"
+    assert run_bgsave(faulty.server.client(), 10, dry_run=False) == "refused"
 
 
 def test_bgsave_whose_child_fails_is_err(redis_factory: RedisFactory, tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_bgsave_whose_child_fails_is_err(redis_factory: RedisFactory, tmp_path: 
     client = redis_factory({**MISCONF_CONFIG, "dir": str(data_dir)}).client()
     shutil.rmtree(data_dir)
 
-    assert run_bgsave(client, 10) == "err"
+    assert run_bgsave(client, 10, dry_run=False) == "err"
 
 
 def test_lift_and_restore_the_original_settings(redis_factory: RedisFactory) -> None:
@@ -70,10 +70,10 @@ def test_lift_and_restore_the_original_settings(redis_factory: RedisFactory) -> 
     original = current_settings(client)
     assert original == OriginalSettings("yes", "3600 1")
 
-    lift_write_block(client)
+    lift_write_block(client, dry_run=False)
     client.config_set("save", "")
     assert current_settings(client) == OriginalSettings("no", "")
 
-    assert put_back_settings(client, original) is True
+    assert put_back_settings(client, original, dry_run=False) is True
     assert current_settings(client) == original
-    assert memory_purge(client) is True
+    assert memory_purge(client, dry_run=False) is True

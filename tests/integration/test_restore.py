@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from janitor.adapters.files.archive import FILE_MAGIC, FRAME_MAGIC
 from janitor.adapters.redis.connection import RedisTarget
 from janitor.app.instance_pass import PassOptions, run_pass
 from janitor.app.restore import restore_archives
 from janitor.config.settings import Settings, load_settings
-from tests.conftest import RedisFactory
+from tests.conftest import CliResult, RedisFactory
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer
 
@@ -159,5 +161,27 @@ def test_restore_from_a_torn_archive_keeps_the_records_before_the_tear(
     assert summary.restored == len(KEYS) - 1
     assert summary.files[0]["torn_tail"] is True
     assert summary.damaged_files == 0
+    client = redis_server.client(3)
+    assert sum(client.dump(key) == payload for key, payload in payloads.items()) == len(KEYS) - 1
+
+
+def test_restore_cli_reports_mid_file_damage_with_its_offset_and_restores_the_rest(
+    redis_server: RedisServer, tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    payloads = archive_everything(redis_server, tmp_path / "archive")
+    (archive_file,) = (tmp_path / "archive").iterdir()
+    data = bytearray(archive_file.read_bytes())
+    second_record = data.index(FRAME_MAGIC, data.index(FRAME_MAGIC, len(FILE_MAGIC) + 1) + 1)
+    data[second_record + 4] ^= 0x80  # the length's high byte now points past the end
+    archive_file.write_bytes(bytes(data))
+    result = run_cli(
+        "restore", "--url", redis_server.url, "--yes", "--format", "json", str(archive_file)
+    )
+    assert result.exit_code == 2, result.stderr
+    document = result.json()
+    assert document["restored"] == len(KEYS) - 1
+    (file_entry,) = document["files"]
+    assert file_entry["torn_tail"] is False
+    assert f"at byte {second_record}" in file_entry["damage"]
     client = redis_server.client(3)
     assert sum(client.dump(key) == payload for key, payload in payloads.items()) == len(KEYS) - 1

@@ -13,6 +13,7 @@ import pytest
 
 from janitor.adapters.files.archive import (
     FILE_MAGIC,
+    FRAME_MAGIC,
     ArchiveError,
     ArchiveReader,
     ArchiveRecord,
@@ -57,7 +58,7 @@ def test_round_trip_keeps_every_field_byte_exact(tmp_path: Path) -> None:
     assert reader.torn_tail is False
     assert reader.damage is None
     assert reader.header["format"] == "redis-janitor-archive"
-    assert reader.header["version"] == 1
+    assert reader.header["version"] == 2
     assert reader.header["run_id"] == "run1"
     assert path.read_bytes().startswith(FILE_MAGIC)
 
@@ -103,17 +104,32 @@ def test_crash_right_after_creation_reads_as_empty_and_torn(tmp_path: Path) -> N
     assert reader.torn_tail is True
 
 
-def test_corruption_in_the_middle_stops_without_claiming_a_torn_tail(tmp_path: Path) -> None:
+def test_corruption_in_the_middle_is_damage_and_later_records_are_still_read(
+    tmp_path: Path,
+) -> None:
     records = [sample(key, index) for index, key in enumerate(KEYS)]
     path = write(tmp_path / "archive", records)
     data = bytearray(path.read_bytes())
-    first_record = data.index(b"RJR1", len(FILE_MAGIC) + 4)
+    first_record = data.index(FRAME_MAGIC, len(FILE_MAGIC) + 4)
     data[first_record + 20] ^= 0xFF
     path.write_bytes(bytes(data))
     reader = ArchiveReader(path)
-    assert list(reader) == []
+    assert list(reader) == records[1:]
     assert reader.torn_tail is False
-    assert "corrupt" in (reader.damage or "")
+    assert f"corrupt frame (CRC mismatch) at byte {first_record}" in (reader.damage or "")
+
+
+def test_a_length_pointing_past_the_end_mid_file_is_damage_not_a_tail(tmp_path: Path) -> None:
+    records = [sample(key, index) for index, key in enumerate(KEYS)]
+    path = write(tmp_path / "archive", records)
+    data = bytearray(path.read_bytes())
+    first_record = data.index(FRAME_MAGIC, len(FILE_MAGIC) + 4)
+    data[first_record + 4] ^= 0x80  # high byte of the length
+    path.write_bytes(bytes(data))
+    reader = ArchiveReader(path)
+    assert list(reader) == records[1:]
+    assert reader.torn_tail is False
+    assert reader.damaged_regions == 1
 
 
 def test_archive_files_lists_a_directory_or_a_file(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def test_bad_values_say_field_and_reason_but_never_the_value(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as caught:
         load_settings(config, environ={})
     text = "\n".join(caught.value.problems)
-    assert "redis.urls: Value error, each URL must start with redis://" in text
+    assert "redis.urls: Value error, http://x: unknown scheme 'http' (use redis://" in text
     assert "scan.count: Input should be greater than or equal to 1" in text
     assert "scan.pause:" in text
     assert "hunter2" not in text
@@ -113,3 +113,12 @@ def test_masked_settings_hide_passwords_everywhere() -> None:
     assert "urlsecret" not in shown
     assert "pwsecret" not in shown
     assert "redis://u:***@h:1/0" in shown
+
+
+def test_a_url_is_named_with_its_password_masked_even_when_it_does_not_parse() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, overrides={"redis": {"urls": ["redis://u:pw1@h:99999/x"]}}, environ={})
+    (problem,) = caught.value.problems
+    assert problem.startswith("redis.urls: ")
+    assert "redis://u:***@h:99999/x: the port must be a number between 1 and 65535" in problem
+    assert "pw1" not in problem

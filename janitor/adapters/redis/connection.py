@@ -11,33 +11,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.connection import ConnectionPool, parse_url
 from redis.retry import Retry
 
+from janitor.config.redis_url import mask_url as mask_url  # re-exported
+from janitor.config.redis_url import url_db
 from janitor.config.settings import Settings
-from janitor.core.errors import RedisPermissionError, RedisUnavailableError, WritesRefusedError
+from janitor.core.errors import (
+    ConfigError,
+    RedisPermissionError,
+    RedisUnavailableError,
+    WritesRefusedError,
+)
 from janitor.core.logs import register_secret
 from janitor.domain.persistence import is_misconf_error
 
 CLIENT_NAME = "redis-janitor"
 _NOPERM_COMMAND = re.compile(r"run the '([^']+)' command")
 _UNKNOWN_COMMAND = re.compile(r"unknown (?:sub)?command '([^']+)'", re.IGNORECASE)
-
-
-def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***`` (safe to log and print)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 @dataclass
@@ -55,13 +50,9 @@ class RedisTarget:
 
     @property
     def url_db(self) -> int | None:
-        """The DB named explicitly in the URL (``redis://h/3`` or ``?db=3``), else None."""
-        parts = urlsplit(self.url)
-        path_db = parts.path.strip("/") if parts.scheme != "unix" else ""
-        if path_db or "db=" in parts.query:
-            db = parse_url(self.url).get("db")
-            return int(db) if db is not None else None
-        return None
+        """The DB named explicitly in the URL (``redis://h/3`` or ``?db=3``), else None (the URL
+        was checked when the settings were loaded)."""
+        return url_db(self.url)
 
     def client(self, db: int = 0) -> redis.Redis:
         """Return a client for logical database ``db`` (pools are cached per DB)."""
@@ -135,6 +126,10 @@ def translate_redis_error(error: redis.RedisError, display: str) -> Exception:
         return RedisPermissionError(
             f"Redis at {display} refused {command!r} for this user: {message}",
             hint=f"grant it with: ACL SETUSER <user> {rule}",
+        )
+    if isinstance(error, redis.ResponseError) and "DB index is out of range" in message:
+        return ConfigError(
+            [f"redis.urls: {display}: the DB is out of range on this server (its 'databases')"]
         )
     if isinstance(error, redis.ResponseError) and is_misconf_error(error):
         return WritesRefusedError(

@@ -16,80 +16,62 @@ the check and the mutation aborts it (WATCH). A changed key is skipped and repor
   * archive — ``DUMP`` (with ``CLIENT NO-TOUCH ON`` on Redis/Valkey ≥ 7.2), the archive record is
     written and fsynced, and only then the ``UNLINK`` runs. A payload above the limit
     (``proto-max-bulk-len`` or ``archive.max_payload_bytes``) is skipped, never deleted.
-``dry_run`` is checked before any command is sent: a dry run sends nothing at all.
+  * on an LFU instance (``archive.lfu_safety_copy``, on by default) delete and expire first
+    take the same archive copy: under LFU nothing shows that a key was written after it was
+    judged (OBJECT FREQ barely moves on a write), so the copy — DUMPed under WATCH, so it holds
+    every write made before the EXEC, and any later write aborts the EXEC — is what makes sure
+    no write is lost. See docs/domain.md.
+``dry_run`` is checked before any command is sent: a dry run sends nothing at all. The writes
+themselves go through :mod:`janitor.adapters.redis.key_writes` (the one writer).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
 from redis.client import Pipeline
 
 from janitor.adapters.files.archive import ArchiveRecord, ArchiveWriter
+from janitor.adapters.files.touch_memory import TouchMemory
+from janitor.adapters.redis.action_outcome import (
+    ActionHooks,
+    ActionOutcome,
+    KeyChangedError,
+    read_proto_max_bulk_len,
+)
 from janitor.adapters.redis.connection import RedisTarget, translate_redis_error
-from janitor.core.keynames import escape_key, key_fields
+from janitor.adapters.redis.key_writes import commit_watched, pexpire_command, unlink_command
+from janitor.core.keynames import escape_key
 from janitor.core.logs import get_logger
-from janitor.domain.persistence import is_misconf_error
 from janitor.domain.planner import PlannedAction
 from janitor.domain.server import IdleMetric, ServerInfo
 
 log = get_logger(__name__)
-DEFAULT_PROTO_MAX_BULK_LEN = 512 * 1024**2
-Hook = Callable[[PlannedAction], None]
+__all__ = ["ActionHooks", "ActionOutcome", "KeyActor", "KeyChangedError", "needs_archive"]
+SAFETY_COPY_ACTIONS = ("delete", "expire")
+ARCHIVE_UNWRITABLE = "the archive could not be written"
+SAFETY_COPY_DONE = {"delete": "deleted (safety copy archived)", "expire": " (safety copy archived)"}
 
 
-@dataclass(frozen=True)
-class ActionOutcome:
-    """What happened to one planned action: ``done``, ``skipped``, ``failed`` or ``planned``."""
-
-    planned: PlannedAction
-    result: str
-    reason: str = ""
-
-    @property
-    def writes_refused(self) -> bool:
-        """True when Redis refused the write with MISCONF (its last save failed)."""
-        return self.result == "failed" and is_misconf_error(self.reason)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form (``actions`` entries of ``run --format json``)."""
-        record = self.planned.record
-        return {
-            "db": record.db,
-            **key_fields(record.key),
-            "action": self.planned.action,
-            "rule": self.planned.rule,
-            "bytes": record.size_bytes,
-            "result": self.result,
-            "reason": self.reason,
-        }
+def takes_safety_copy(action: str, server: ServerInfo, lfu_safety_copy: bool) -> bool:
+    """True when ``action`` first archives the key: delete/expire on an LFU instance (where no
+    signal shows a write between judging and acting; see docs/domain.md)."""
+    return (
+        lfu_safety_copy and server.idle_metric is IdleMetric.FREQ and action in SAFETY_COPY_ACTIONS
+    )
 
 
-@dataclass
-class ActionHooks:
-    """Test seams: ``before_check`` runs between judging and acting; ``before_unlink`` runs
-    after the archive record is durable and before the UNLINK (a crash there loses nothing)."""
-
-    before_check: Hook | None = None
-    before_unlink: Hook | None = None
-
-
-class KeyChangedError(Exception):
-    """The key is not as it was judged; the reason is the message."""
-
-
-def read_proto_max_bulk_len(client: redis.Redis) -> int:
-    """``proto-max-bulk-len`` from CONFIG GET, or Redis's default when CONFIG is refused."""
-    try:
-        reply = client.config_get("proto-max-bulk-len")
-    except redis.ResponseError:
-        return DEFAULT_PROTO_MAX_BULK_LEN
-    values: list[Any] = list(reply.values()) if isinstance(reply, dict) else []
-    return int(values[0]) if values and values[0] is not None else DEFAULT_PROTO_MAX_BULK_LEN
+def needs_archive(
+    actions: Iterable[PlannedAction], server: ServerInfo, *, lfu_safety_copy: bool
+) -> bool:
+    """True when acting on ``actions`` may write to the archive (open and check it first)."""
+    return any(
+        item.action == "archive" or takes_safety_copy(item.action, server, lfu_safety_copy)
+        for item in actions
+    )
 
 
 class KeyActor:
@@ -104,6 +86,9 @@ class KeyActor:
         samples: int,
         hooks: ActionHooks | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        lfu_safety_copy: bool = True,
+        touches: TouchMemory | None = None,
     ) -> None:
         self._target = target
         self._server = server
@@ -113,11 +98,17 @@ class KeyActor:
         self._hooks = hooks or ActionHooks()
         self._clock = clock
         self._no_touch = server.supports(7, 2)
+        self._lfu_safety_copy = lfu_safety_copy
+        self._touches = touches if not self._no_touch else None
+        self.archive_failure: tuple[str, str] | None = None
+        """Where and why the archive could not be written; archiving stops then."""
 
     def act(self, item: PlannedAction, *, dry_run: bool) -> ActionOutcome:
         """Carry out ``item`` unless ``dry_run``; Redis refusals become ``failed`` outcomes."""
         if dry_run:
             return ActionOutcome(item, "planned", "dry run")
+        if self.archive_failure is not None and self._needs_archive(item):
+            return ActionOutcome(item, "skipped", f"not tried: {ARCHIVE_UNWRITABLE}")
         if self._hooks.before_check is not None:
             self._hooks.before_check(item)
         try:
@@ -132,8 +123,32 @@ class KeyActor:
             outcome = ActionOutcome(item, "failed", str(error))
         except OSError as error:
             outcome = ActionOutcome(item, "failed", f"archive write failed: {error.strerror}")
+            where = self._archive.path or self._archive.directory if self._archive else None
+            self.archive_failure = (str(where), error.strerror or str(error))
+        if self._touches is not None and outcome.result == "done" and self._needs_archive(item):
+            self._touches.forget(item.record)
         self._log(outcome)
         return outcome
+
+    def _needs_archive(self, item: PlannedAction) -> bool:
+        return item.action == "archive" or takes_safety_copy(
+            item.action, self._server, self._lfu_safety_copy
+        )
+
+    def archive_error(self, outcomes: list[ActionOutcome]) -> str | None:
+        """The one message for a failed archive: where, why, and how many keys were kept."""
+        if self.archive_failure is None:
+            return None
+        kept = sum(
+            1
+            for outcome in outcomes
+            if outcome.reason.startswith("archive write failed")
+            or (outcome.result == "skipped" and ARCHIVE_UNWRITABLE in outcome.reason)
+        )
+        where, reason = self.archive_failure
+        if self._archive is not None and self._archive.path is None:
+            where = str(self._archive.directory)  # the file held nothing and was removed
+        return f"archive {where} could not be written: {reason}; {kept} keys were not deleted"
 
     def _act(self, item: PlannedAction) -> ActionOutcome:
         key = item.record.key
@@ -143,12 +158,24 @@ class KeyActor:
                 pttl = self._check_unchanged(pipe, item)
             except KeyChangedError as changed:
                 return ActionOutcome(item, "skipped", f"changed since judged: {changed}")
-            if item.action == "delete":
-                return self._commit(pipe, item, ["UNLINK", key], "deleted")
             if item.action == "expire":
                 return self._expire(pipe, item, pttl)
+            if takes_safety_copy(item.action, self._server, self._lfu_safety_copy):
+                refused = self._copy_to_archive(pipe, item, pttl)
+                if refused is not None:
+                    return refused
+                if self._hooks.before_unlink is not None:
+                    self._hooks.before_unlink(item)
+                return self._commit(pipe, item, unlink_command(key), SAFETY_COPY_DONE["delete"])
+            if item.action == "delete":
+                return self._commit(pipe, item, unlink_command(key), "deleted")
             if item.action == "archive":
-                return self._archive_then_unlink(pipe, item, pttl)
+                refused = self._copy_to_archive(pipe, item, pttl)
+                if refused is not None:
+                    return refused
+                if self._hooks.before_unlink is not None:
+                    self._hooks.before_unlink(item)
+                return self._commit(pipe, item, unlink_command(key), "archived")
             return ActionOutcome(item, "skipped", f"nothing to do for action {item.action!r}")
 
     def _check_unchanged(self, pipe: Pipeline, item: PlannedAction) -> int:
@@ -174,7 +201,8 @@ class KeyActor:
                 raise KeyChangedError("it was used (OBJECT FREQ grew)")
         else:
             idle = int(pipe.execute_command("OBJECT IDLETIME", key))
-            if record.idle_seconds is not None and idle < record.idle_seconds:
+            credit = self._touches.credits.get((record.db, key), 0) if self._touches else 0
+            if record.idle_seconds is not None and idle < record.idle_seconds - credit:
                 raise KeyChangedError("it was used (idle time reset)")
         return pttl
 
@@ -182,10 +210,8 @@ class KeyActor:
         self, pipe: Pipeline, item: PlannedAction, command: list[Any], done: str
     ) -> ActionOutcome:
         """Run ``command`` in MULTI/EXEC; a write since WATCH aborts it (skipped)."""
-        pipe.multi()
-        pipe.execute_command(*command)
         try:
-            (reply,) = pipe.execute()
+            reply = commit_watched(pipe, command, dry_run=False)  # act() returned in a dry run
         except redis.WatchError:
             kept = "; the key is kept (its archived copy too)" if item.action == "archive" else ""
             return ActionOutcome(item, "skipped", f"changed while acting (WATCH aborted){kept}")
@@ -197,20 +223,34 @@ class KeyActor:
         expire_ms = int((item.expire_in_seconds or 0) * 1000)
         if 0 <= pttl <= expire_ms:
             return ActionOutcome(item, "skipped", "existing TTL is already shorter")
-        command: list[Any] = ["PEXPIRE", item.record.key, expire_ms]
-        if self._server.supports(7, 0):
-            command.append("LT")
-        return self._commit(pipe, item, command, f"expires in {expire_ms} ms")
+        done = f"expires in {expire_ms} ms"
+        if takes_safety_copy(item.action, self._server, self._lfu_safety_copy):
+            refused = self._copy_to_archive(pipe, item, pttl)
+            if refused is not None:
+                return refused
+            done += SAFETY_COPY_DONE["expire"]
+        command = pexpire_command(item.record.key, expire_ms, less_than=self._server.supports(7, 0))
+        return self._commit(pipe, item, command, done)
 
-    def _archive_then_unlink(self, pipe: Pipeline, item: PlannedAction, pttl: int) -> ActionOutcome:
+    def _copy_to_archive(
+        self, pipe: Pipeline, item: PlannedAction, pttl: int
+    ) -> ActionOutcome | None:
+        """DUMP the WATCHed key into the archive (durable on return); an outcome when refused.
+
+        The DUMP runs under WATCH, so the copy holds every write made before it, and any write
+        after it aborts the EXEC that follows: the key is then kept (and the copy too).
+        """
         record = item.record
         limit = min(self._max_payload_bytes, self._proto_max_bulk_len())
+        what = "archive" if item.action == "archive" else "safety copy (LFU)"
         if self._archive is None:
-            return ActionOutcome(item, "failed", "no archive configured")
+            return ActionOutcome(item, "failed", f"no archive configured for the {what}")
         if record.size_bytes > limit:
             return ActionOutcome(item, "skipped", f"value of {record.size_bytes} B over {limit} B")
         if self._no_touch:
             pipe.execute_command("CLIENT", "NO-TOUCH", "ON")
+        elif self._touches is not None:
+            self._touches.touched(record, self._clock())
         payload = pipe.execute_command("DUMP", record.key)
         if payload is None:
             return ActionOutcome(item, "skipped", "changed since judged: key no longer exists")
@@ -233,9 +273,7 @@ class KeyActor:
                 rule=item.rule,
             )
         )
-        if self._hooks.before_unlink is not None:
-            self._hooks.before_unlink(item)
-        return self._commit(pipe, item, ["UNLINK", record.key], "archived")
+        return None
 
     _proto_limit: int | None = None
 

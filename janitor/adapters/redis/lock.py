@@ -3,7 +3,10 @@
 Two locks, both per instance: a local ``flock`` on a file in the state directory (covers every run
 on this host, even when Redis refuses writes), then a Redis lock in DB 0 — ``SET redis-janitor:lock
 TOKEN NX PX ttl`` with a random token, renewed every third of the TTL by a background thread and
-released only by its owner (compare-and-delete in Lua). A held lock raises ``LockHeldError`` (75).
+released only by its owner (compare-and-delete in Lua). A held lock raises ``LockHeldError`` (75),
+unless its holder is provably dead: the token names this host, the process it names no longer
+exists, and we hold this host's flock for the instance — then it is taken over at once (a
+crashed run no longer blocks the next one for the lock's TTL, also after an AOF reload).
 
 When Redis refuses writes (``MISCONF``: a failed BGSAVE with stop-writes-on-bgsave-error), the Redis
 lock is skipped and logged: the rescue must still run, guarded by the local lock alone.
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import redis
 
+from janitor.adapters.redis import writer
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.config.settings import Settings
 from janitor.core.errors import LockHeldError, WritesRefusedError
@@ -34,14 +38,8 @@ from janitor.core.logs import get_logger
 log = get_logger(__name__)
 
 LOCK_KEY = b"redis-janitor:lock"
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+LOCK_WRITES_IN_DRY_RUN = False
+"""``dry_run`` for the lock's writes: the lock is taken in dry runs too (see the writer)."""
 
 
 @dataclass
@@ -88,7 +86,7 @@ def instance_lock(target: RedisTarget, settings: Settings, *, lock_dir: Path) ->
     """Hold both locks for ``target`` for the duration of the block, or raise LockHeldError."""
     lock_file = lock_dir / lock_file_name(target.display)
     with _local_flock(lock_file, target.display):
-        redis_lock = RedisLock(target, settings.service.lock_ttl)
+        redis_lock = RedisLock(target, settings.service.lock_ttl, local_flock_held=True)
         acquired = redis_lock.acquire()
         held = HeldLock(
             target.display, lock_file, redis_lock if acquired else None, redis_lock.lost
@@ -119,14 +117,40 @@ def _local_flock(path: Path, display: str) -> Iterator[None]:
         os.close(descriptor)
 
 
+def holder_is_dead_here(holder: bytes, hostname: str | None = None) -> bool:
+    """True when the token ``host:pid:nonce`` names this host and a pid that does not exist.
+
+    Our own pid counts as alive (another lock object of this process), and so does a pid we
+    may not signal (EPERM): only a missing process is proof.
+    """
+    parts = holder.decode(errors="replace").rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    host, pid = parts[0], int(parts[1])
+    if host != (hostname or socket.gethostname()) or pid in (0, os.getpid()):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 class RedisLock:
     """``SET NX PX`` lock with a random token, renewed in the background, released by its owner."""
 
-    def __init__(self, target: RedisTarget, ttl_seconds: float) -> None:
+    def __init__(
+        self, target: RedisTarget, ttl_seconds: float, *, local_flock_held: bool = False
+    ) -> None:
         self.display = target.display
         self.client = target.client(0)
         self.ttl_ms = max(1000, int(ttl_seconds * 1000))
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}".encode()
+        self.local_flock_held = local_flock_held
+        """True when this host's flock for the instance is held by us: then a Redis lock whose
+        token names this host and a process that no longer exists is provably stale."""
         self.lost = threading.Event()
         self.renewals = 0
         self._held = False
@@ -137,11 +161,15 @@ class RedisLock:
         """Take the lock and start renewing it; False when skipped because of MISCONF."""
         try:
             with redis_errors(self.display):
-                taken = self.client.set(LOCK_KEY, self.token, nx=True, px=self.ttl_ms)
+                taken = writer.lock_take(
+                    self.client, LOCK_KEY, self.token, self.ttl_ms, dry_run=LOCK_WRITES_IN_DRY_RUN
+                )
                 holder = None if taken else self.client.get(LOCK_KEY)
         except WritesRefusedError as error:
             log.warning("lock.redis_lock_skipped", reason=error.message[:200])
             return False
+        if not taken and self.local_flock_held and isinstance(holder, bytes):
+            taken = holder_is_dead_here(holder) and self._take_over(holder)
         if not taken:
             text = holder.decode(errors="replace") if isinstance(holder, bytes) else str(holder)
             who = text.rsplit(":", 1)[0]
@@ -158,6 +186,24 @@ class RedisLock:
         log.debug("lock.acquired", ttl_ms=self.ttl_ms)
         return True
 
+    def _take_over(self, holder: bytes) -> bool:
+        """Replace a dead local holder's token by ours (atomically: only if it is still there)."""
+        try:
+            with redis_errors(self.display):
+                taken = writer.lock_take_over(
+                    self.client,
+                    LOCK_KEY,
+                    holder,
+                    self.token,
+                    self.ttl_ms,
+                    dry_run=LOCK_WRITES_IN_DRY_RUN,
+                )
+        except WritesRefusedError:
+            return False
+        if taken:
+            log.warning("lock.taken_over", dead_holder=holder.decode(errors="replace"))
+        return taken
+
     def release(self) -> None:
         """Stop renewing and delete the key if it still holds our token."""
         self._stop.set()
@@ -167,7 +213,9 @@ class RedisLock:
             return
         self._held = False
         try:
-            released = self.client.eval(_RELEASE, 1, LOCK_KEY, self.token)
+            released = writer.lock_release(
+                self.client, LOCK_KEY, self.token, dry_run=LOCK_WRITES_IN_DRY_RUN
+            )
         except redis.RedisError as error:
             log.warning("lock.release_failed", error=str(error), expires_in_ms=self.ttl_ms)
             return
@@ -177,7 +225,9 @@ class RedisLock:
     def renew(self) -> bool:
         """Extend the TTL if we still own the key; False (and ``lost`` set) when we do not."""
         try:
-            renewed = self.client.eval(_RENEW, 1, LOCK_KEY, self.token, self.ttl_ms)
+            renewed = writer.lock_renew(
+                self.client, LOCK_KEY, self.token, self.ttl_ms, dry_run=LOCK_WRITES_IN_DRY_RUN
+            )
         except redis.RedisError as error:
             log.warning("lock.renewal_failed", error=str(error).split("\n")[0][:200])
             return True

@@ -20,7 +20,7 @@ from typing import Any
 from janitor.adapters.files.archive import ArchiveWriter, ensure_private_dir
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.info import read_server_info
-from janitor.adapters.redis.key_actions import ActionOutcome, KeyActor
+from janitor.adapters.redis.key_actions import ActionOutcome, KeyActor, needs_archive
 from janitor.app.instance_pass import PassOptions, act_all, removed_bytes, wait_until_settled
 from janitor.app.inventory import scan_instance
 from janitor.app.rescue.advice import LeftoverTally, more_to_free_advice
@@ -29,6 +29,7 @@ from janitor.config.settings import Settings
 from janitor.core.logs import get_logger
 from janitor.domain.keys import KeyRecord
 from janitor.domain.planner import CandidateCollector, Plan, PlannedAction, make_plan
+from janitor.domain.server import ServerInfo
 
 log = get_logger(__name__)
 
@@ -77,6 +78,7 @@ class PolicyFreer:
         )
         self._queue: list[PlannedAction] | None = None
         self._actor: KeyActor | None = None
+        self._server: ServerInfo | None = None
         self._archive: ArchiveWriter | None = None
         self.plan: Plan | None = None
         self.leftovers: LeftoverTally | None = None
@@ -193,25 +195,28 @@ class PolicyFreer:
         return outcomes
 
     def _key_actor(self, batch: list[PlannedAction]) -> KeyActor:
-        archive_needed = any(item.action == "archive" for item in batch)
+        if self._server is None:
+            with redis_errors(self._target.display):
+                self._server = read_server_info(self._target.client(self._target.url_db or 0))
+        archive = self._settings.archive
+        archive_needed = needs_archive(batch, self._server, lfu_safety_copy=archive.lfu_safety_copy)
         if archive_needed and self._archive is None and not self._options.dry_run:
-            ensure_private_dir(self._settings.archive.dir)
+            ensure_private_dir(archive.dir)
             self._archive = ArchiveWriter(
-                self._settings.archive.dir,
+                archive.dir,
                 self._options.run_id,
                 self._target.display,
-                self._settings.archive.compression_level,
+                archive.compression_level,
             )
             self._actor = None  # the actor must see the archive
         if self._actor is None:
-            with redis_errors(self._target.display):
-                server = read_server_info(self._target.client(self._target.url_db or 0))
             self._actor = KeyActor(
                 self._target,
-                server,
+                self._server,
                 self._archive,
-                self._settings.archive.max_payload_bytes,
+                archive.max_payload_bytes,
                 self._settings.scan.samples,
                 clock=self._options.clock,
+                lfu_safety_copy=archive.lfu_safety_copy,
             )
         return self._actor

@@ -138,7 +138,7 @@ def _rescue(
     guard = SigtermGuard()
     with guard:
         try:
-            lift_write_block(client)
+            lift_write_block(client, dry_run=dry_run)
             outcome.block_lifted = True
             log.warning("rescue.block_lifted", stop_writes_on_bgsave_error="no")
             if after_block_lifted is not None:
@@ -210,6 +210,7 @@ def _free_and_save(
     ``fork_probe``, always: a refused fork costs nothing), else free → MEMORY PURGE → again.
 
     Stops on a save that was not refused, when a round freed nothing, or after ``max_rounds``.
+    Never called in a dry run (``rescue_instance`` returns before).
     """
     freed = 1
     while True:
@@ -217,7 +218,9 @@ def _free_and_save(
             raise RescueInterruptedError("rescue interrupted by SIGTERM")
         outcome.headroom_ok = steps.headroom_ok()
         if outcome.headroom_ok or fork_probe:
-            outcome.bgsave_status = run_bgsave(client, timeout, interrupted=interrupted)
+            outcome.bgsave_status = run_bgsave(
+                client, timeout, dry_run=False, interrupted=interrupted
+            )
             log.info("rescue.bgsave_finished", status=outcome.bgsave_status, round=outcome.rounds)
             if outcome.bgsave_status != "refused" or not fork_probe:
                 return
@@ -227,7 +230,7 @@ def _free_and_save(
         needed = steps.need_to_free() if steps.need_to_free is not None else 0
         freed = steps.free_memory(needed)
         outcome.freed_bytes += freed
-        purged = memory_purge(client)
+        purged = memory_purge(client, dry_run=False)
         log.info(
             "rescue.freed",
             round=outcome.rounds,

@@ -37,7 +37,7 @@ log = get_logger(__name__)
 def revert_and_complete(client: redis.Redis, state_dir: Path, record: RescueRecord) -> bool:
     """Put the original settings back; mark the state file complete only when that worked."""
     try:
-        restored = put_back_settings(client, record.original)
+        restored = put_back_settings(client, record.original, dry_run=False)
     except redis.RedisError as error:
         log.error("rescue.restore_failed", error=str(error), state_dir=str(state_dir))
         return False

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import redis
 
 from janitor.adapters.files.rescue_record import OriginalSettings
+from janitor.adapters.redis import writer
 from janitor.adapters.redis.info import read_config
 from janitor.core.errors import JanitorError
 from janitor.core.logs import get_logger
@@ -32,9 +33,9 @@ class RescueInterruptedError(JanitorError):
     """A SIGTERM arrived during a rescue (the original settings are restored before exiting)."""
 
 
-def lift_write_block(client: redis.Redis) -> None:
+def lift_write_block(client: redis.Redis, *, dry_run: bool) -> None:
     """``CONFIG SET stop-writes-on-bgsave-error no``: writes (and deletes) are accepted again."""
-    client.config_set(STOP_WRITES, "no")
+    writer.config_set(client, STOP_WRITES, "no", dry_run=dry_run)
 
 
 def current_settings(client: redis.Redis) -> OriginalSettings | None:
@@ -46,22 +47,24 @@ def current_settings(client: redis.Redis) -> OriginalSettings | None:
     return OriginalSettings(stop_writes_on_bgsave_error=config[STOP_WRITES], save=config["save"])
 
 
-def put_back_settings(client: redis.Redis, original: OriginalSettings) -> bool:
+def put_back_settings(client: redis.Redis, original: OriginalSettings, *, dry_run: bool) -> bool:
     """Set back every setting that differs from ``original``; True when all now match."""
     now = current_settings(client)
     if now is None:
         return False
     if now.save != original.save:
-        client.config_set("save", original.save)
+        writer.config_set(client, "save", original.save, dry_run=dry_run)
     if now.stop_writes_on_bgsave_error != original.stop_writes_on_bgsave_error:
-        client.config_set(STOP_WRITES, original.stop_writes_on_bgsave_error)
+        writer.config_set(
+            client, STOP_WRITES, original.stop_writes_on_bgsave_error, dry_run=dry_run
+        )
     return current_settings(client) == original
 
 
-def memory_purge(client: redis.Redis) -> bool:
+def memory_purge(client: redis.Redis, *, dry_run: bool) -> bool:
     """``MEMORY PURGE``: ask jemalloc to return dirty pages now (allowed during MISCONF)."""
     try:
-        client.execute_command("MEMORY", "PURGE")
+        writer.memory_purge(client, dry_run=dry_run)
     except redis.ResponseError as error:
         log.warning("rescue.purge_failed", error=str(error))
         return False
@@ -103,6 +106,7 @@ def run_bgsave(
     client: redis.Redis,
     timeout_seconds: float,
     *,
+    dry_run: bool,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     interrupted: Callable[[], bool] = lambda: False,
@@ -116,7 +120,7 @@ def run_bgsave(
     if not wait_while_saving(client, deadline, clock=clock, sleep=sleep, interrupted=interrupted):
         return "timeout"
     try:
-        client.bgsave()
+        writer.bgsave(client, dry_run=dry_run)
     except redis.ResponseError as error:
         if "already in progress" not in str(error):
             log.warning("rescue.bgsave_refused", error=str(error) or "ERR")
