@@ -15,6 +15,8 @@ from typing import Any
 from janitor.adapters.host.locality import unproven_reason, url_is_local
 from janitor.adapters.host.memory import ProcessMemory, ProcReader
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
+from janitor.adapters.redis.info import read_disable_thp
+from janitor.app.cow import with_cow_prediction
 from janitor.app.report import SCHEMA_VERSION
 from janitor.app.rescue.diagnosis import persistence_section, with_model_judgement
 from janitor.config.settings import Settings
@@ -101,6 +103,7 @@ class InstanceHeadroom:
             "has_cap_sys_admin": facts.has_cap_sys_admin,
             "cgroup_room_bytes": facts.cgroup_room_bytes,
             "margin_bytes": a.margin_bytes,
+            "cow_model": facts.cow.to_dict() if facts.cow is not None else None,
             "persistence": self.persistence,
         }
 
@@ -274,8 +277,9 @@ def assess_all(
 def measure_headroom(targets: list[RedisTarget], settings: Settings) -> HeadroomReport:
     """Measure every target; raise the first error only when no target could be measured."""
     section = settings.headroom
-    reader = ProcReader(section.proc_root, section.cgroup_root)
+    reader = ProcReader(section.proc_root, section.cgroup_root, section.sys_root)
     host = reader.host_facts()
+    thp = reader.thp_enabled()
     facts: list[InstanceFacts] = []
     persistence: dict[str, dict[str, Any]] = {}
     errors: list[tuple[str, JanitorError]] = []
@@ -283,6 +287,7 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
         try:
             with redis_errors(target.display):
                 info = target.client().info()
+                disable_thp = read_disable_thp(target.client())
                 persistence[target.display] = persistence_section(
                     target.client(), target.url, settings.rescue.log_tail_bytes
                 )
@@ -290,8 +295,12 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
             errors.append((target.display, error))
             continue
         local = url_is_local(target.url)
+        measured = instance_facts(target.display, info, local, reader, section.pid_start_tolerance)
+        cow_fraction = section.cow_fraction
         facts.append(
-            instance_facts(target.display, info, local, reader, section.pid_start_tolerance)
+            with_cow_prediction(
+                measured, info, thp_enabled=thp, disable_thp=disable_thp, cow_fraction=cow_fraction
+            )
         )
     if errors and not facts:
         raise errors[0][1]
