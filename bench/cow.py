@@ -29,6 +29,7 @@ from support import bench_server  # type: ignore[import-not-found]
 from janitor.adapters.host.memory import PAGE_SIZE, ProcReader
 from janitor.adapters.redis.info import read_disable_thp
 from janitor.domain.cow_model import CowFacts, predict_cow
+from tests.support.cow_replay import replay
 from tests.support.redis_server import RedisServer, wait_for
 
 MIB = 1 << 20
@@ -200,28 +201,6 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     return {"meta": meta, "samples": sampler.snapshot(), "rows": rows}
 
 
-def replay(record: dict[str, Any]) -> dict[str, Any]:
-    """The recorded run with the current model's predictions (no server needed)."""
-    rows = []
-    for row in record["rows"]:
-        samples = [s for s in record["samples"] if s["ts"] < row["ts"]]
-        meta = record["meta"]
-        facts = CowFacts(
-            info=row["facts"]["info"], ts=row["ts"], rss_bytes=row["facts"]["rss"],
-            page_size=meta["page_size"], thp_enabled=meta["thp_enabled"],
-            disable_thp=meta["disable_thp"],
-        )  # fmt: skip
-        prediction = predict_cow(samples, facts)
-        hindsight = predict_cow(samples, replace(facts, expected_seconds=row["seconds"]))
-        rows.append({
-            **row, "saves_seen": prediction.saves_observed, "predicted": prediction.bytes,
-            "estimated": prediction.estimated, "source": prediction.source,
-            "write_rate": prediction.write_rate, "reasons": list(prediction.reasons),
-            "hindsight": hindsight.bytes,
-        })  # fmt: skip
-    return {**record, "rows": rows}
-
-
 def error(predicted: int, measured: int) -> float:
     return 100.0 * (predicted - measured) / max(measured, 1)
 
@@ -259,7 +238,8 @@ def main() -> None:
     options = parser.parse_args()
     started = time.monotonic()
     if options.replay:
-        result = replay(json.loads(options.replay.read_text()))
+        result = json.loads(options.replay.read_text())
+        result["rows"] = replay(result)
         for index, row in enumerate(result["rows"], 1):
             print_row(index, row)
     else:

@@ -172,3 +172,23 @@ def test_observations_carry_the_write_rate_while_the_child_ran() -> None:
 
 def test_samples_without_time_or_info_are_ignored() -> None:
     assert points([{"ts": 1.0}, {"info": {}}, {"ts": "x", "info": {}}]) == []
+
+
+def test_an_aof_rewrite_is_predicted_from_its_own_runs_and_the_shared_calibration() -> None:
+    series = busy_history()
+    aof = {"aof_enabled": 1, "aof_rewrites": 0, "aof_rewrite_in_progress": 0}
+    series.samples[-1]["info"].update(aof)
+    series.ts += 1
+    series.add(**{**aof, "aof_rewrite_in_progress": 1})
+    series.ts += 12
+    done = {**aof, "aof_rewrites": 1, "aof_last_cow_size": 300 * MIB}
+    series.add(**{**done, "aof_last_rewrite_time_sec": 12})
+    series.idle(4, 5_000)
+    for sample in series.samples[-2:]:
+        sample["info"].update({**done, "aof_last_rewrite_time_sec": 12})
+    info = {**done, "aof_last_rewrite_time_sec": 12}
+    prediction = predict_cow(series.samples, series.facts(5_000, info=info))
+    assert prediction.kind == "aof"
+    assert prediction.kinds["aof"] > prediction.kinds["rdb"]
+    assert prediction.kinds["aof"] >= 300 * MIB
+    assert any("aof child expected to run 12.0 s" in reason for reason in prediction.reasons)
