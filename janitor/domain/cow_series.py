@@ -36,6 +36,7 @@ class ForkKind:
 
 
 CHANGES = "rdb_changes_since_last_save"
+MIN_SPAN_SECONDS = 10.0
 RDB = ForkKind(
     "rdb", "rdb_saves", "rdb_bgsave_in_progress", "rdb_last_cow_size",
     "rdb_last_bgsave_time_sec", "rdb_last_bgsave_status",
@@ -205,6 +206,10 @@ def recent_rate(series: Sequence[Point], window_seconds: float) -> tuple[float |
         return None, None
     last = series[-1]
     changes, saved_at = last.number(CHANGES), last.number("rdb_last_save_time")
-    if changes is not None and saved_at is not None and last.ts > saved_at:
-        return changes / (last.ts - saved_at), "rdb_changes_since_last_save since the last save"
-    return None, None
+    if changes is None or saved_at is None:
+        return None, None
+    # The changes count from the last save's fork, its duration before it ended.
+    span = last.ts - saved_at + max(0, last.number(RDB.seconds) or 0)
+    if span < MIN_SPAN_SECONDS:
+        return None, None  # whole-second timestamps: too coarse to tell a rate
+    return changes / span, "rdb_changes_since_last_save since the last save's fork"

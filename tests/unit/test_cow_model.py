@@ -147,7 +147,9 @@ def test_without_history_writes_since_the_last_save_raise_a_quiet_cow() -> None:
     prediction = predict_cow([], CowFacts(info=info, ts=100.0, rss_bytes=RSS))
     assert prediction.source == "prior"
     assert prediction.bytes > 100 * MIB
-    assert prediction.write_rate == 10_000
+    assert prediction.write_rate == 100_000 / 13  # counted from the fork, 3 s before the end
+    just_saved = predict_cow([], CowFacts(info=info, ts=92.0, rss_bytes=RSS))
+    assert (just_saved.source, just_saved.bytes) == ("last_cow", int(0.6 * MIB))
 
 
 def test_aof_rewrite_and_full_sync_are_predicted_when_they_can_happen() -> None:
