@@ -11,7 +11,7 @@ save observed, ``k`` is a prior (three pages per write, plus the payload's pages
 2 MiB when transparent huge pages back Redis's heap. Under two observed saves the prediction is
 ``estimated``. Without any usable history: the largest of the last COW figures INFO reports,
 else ``cow_fraction`` x RSS, raised to the prior's figure when writes are happening now.
-See docs/domain.md (copy-on-write).
+See docs/domain.md §2 (mode 1: copy-on-write) and §5a (what else forks).
 """
 
 from __future__ import annotations
