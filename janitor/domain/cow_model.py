@@ -120,8 +120,10 @@ def _full_sync(rdb: CowPrediction) -> CowPrediction:
 
 def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> CowPrediction:
     """The expected COW of the next child of ``kind`` from the normalised series."""
-    own = series.observations(points, kind)[-RECENT_SAVES:]
-    other = series.observations(points, AOF if kind is RDB else RDB)[-RECENT_SAVES:]
+    all_own = series.observations(points, kind)
+    all_other = series.observations(points, AOF if kind is RDB else RDB)
+    seen = len(all_own) + len(all_other)
+    own, other = all_own[-RECENT_SAVES:], all_other[-RECENT_SAVES:]
     pooled = own + other
     rate, rate_source = series.recent_rate(points, RATE_WINDOW_SECONDS)
     reasons: list[str] = []
@@ -132,7 +134,7 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
     if seconds is not None and facts.expected_seconds is not None:
         seconds = facts.expected_seconds
     if seconds is None or rate is None or resident <= 0:
-        return _fallback(facts, kind, rate, reasons, len(pooled))
+        return _fallback(facts, kind, rate, reasons, seen)
     reasons.append(
         f"{kind.name} child expected to run {seconds:.1f} s "
         f"({'from ' + str(len(own or other)) + ' observed run(s)'})"
@@ -154,11 +156,11 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
     if base:
         reasons.append(f"{_mib(base)} copied by saves without writes")
     copied = max(copied, _floors(pooled, writes, facts.info, kind, reasons))
-    estimated = len(pooled) < 2
+    estimated = seen < 2
     if estimated:
-        reasons.append(f"estimated: {len(pooled)} save(s) observed, fewer than two")
+        reasons.append(f"estimated: {seen} save(s) observed, fewer than two")
     return CowPrediction(
-        kind.name, int(copied), estimated, len(pooled), source, tuple(reasons), rate, seconds
+        kind.name, int(copied), estimated, seen, source, tuple(reasons), rate, seconds
     )
 
 
