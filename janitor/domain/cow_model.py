@@ -130,14 +130,15 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
     if rate is not None:
         reasons.append(f"write rate {rate:.0f}/s from {rate_source}")
     resident = facts.rss_bytes or _int(facts.info, "used_memory_rss") or 0
-    seconds = _seconds(own or other, rate)
+    runs = own or other
+    seconds = _seconds(runs, rate)
     if seconds is not None and facts.expected_seconds is not None:
         seconds = facts.expected_seconds
     if seconds is None or rate is None or resident <= 0:
         return _fallback(facts, kind, rate, reasons, seen)
     reasons.append(
         f"{kind.name} child expected to run {seconds:.1f} s "
-        f"({'from ' + str(len(own or other)) + ' observed run(s)'})"
+        f"(from {len(runs[-6:])} recent {runs[0].kind} run(s))"
     )
     writes = rate * seconds
     base = _base(pooled)

@@ -90,3 +90,24 @@ def test_the_model_beats_the_former_rule(record: dict[str, Any]) -> None:
     former = sorted(abs(error(r["old_rule"], r["measured"])) for r in rows)
     assert model[len(model) // 2] <= 0.25
     assert model[len(model) // 2] < former[len(former) // 2]
+
+
+HISTORY_INFO_FIELDS = {
+    "rdb_changes_since_last_save", "rdb_last_cow_size", "rdb_last_bgsave_time_sec", "rdb_saves",
+    "total_forks", "rdb_bgsave_in_progress", "rdb_last_bgsave_status", "current_cow_size",
+    "current_cow_peak", "current_fork_perc", "aof_enabled", "aof_last_cow_size", "aof_rewrites",
+    "aof_rewrite_in_progress", "aof_last_rewrite_time_sec", "sync_full",
+    "total_commands_processed", "total_net_input_bytes", "latest_fork_usec",
+    "mem_fragmentation_ratio", "used_memory_dataset",
+}  # fmt: skip
+
+
+def test_the_history_samples_fields_are_enough(record: dict[str, Any]) -> None:
+    """Samples holding only the history's INFO fields (no rdb_last_save_time) work as well."""
+    for one in record["samples"]:
+        one["info"] = {k: v for k, v in one["info"].items() if k in HISTORY_INFO_FIELDS}
+    saves = observations(points(record["samples"]), RDB)
+    assert [s.cow_bytes for s in saves] == [row["measured"] for row in record["rows"]]
+    rows = [r for r in replay(record) if r["saves_seen"] >= 2]
+    errors = sorted(abs(error(r["predicted"], r["measured"])) for r in rows)
+    assert errors[len(errors) // 2] <= 0.25
