@@ -14,7 +14,8 @@ from typing import Any
 
 from janitor.adapters.prometheus import PassMetrics
 from janitor.app.headroom import HeadroomReport, InstanceHeadroom
-from janitor.app.history_recording import forecasts, read_samples, record_samples, sample_of
+from janitor.app.history_recording import forecasts, sample_of
+from janitor.app.history_store import read_samples, record_samples
 from janitor.app.instance_pass import PassResult
 from janitor.config.settings import Settings
 from janitor.core.logs import get_logger

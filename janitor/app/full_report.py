@@ -16,7 +16,7 @@ from janitor.adapters.redis.connection import RedisTarget, targets_from_settings
 from janitor.app.context import AppContext
 from janitor.app.forecast_view import headroom_with_history
 from janitor.app.headroom import measure_headroom
-from janitor.app.history_recording import read_samples
+from janitor.app.history_store import read_samples
 from janitor.app.instance_loop import for_each_instance
 from janitor.app.inventory import InstanceScan, scan_instance
 from janitor.app.report import build_report, key_entry

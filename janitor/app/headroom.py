@@ -16,6 +16,9 @@ from janitor.adapters.host.access import invisible_reason, unreadable_reason
 from janitor.adapters.host.locality import unproven_reason, url_is_local
 from janitor.adapters.host.memory import ProcessMemory, ProcReader
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
+from janitor.adapters.redis.info import read_disable_thp
+from janitor.app.cow import with_cow_prediction
+from janitor.app.history_store import samples_by_instance
 from janitor.app.report import SCHEMA_VERSION
 from janitor.app.rescue.diagnosis import persistence_section, with_model_judgement
 from janitor.config.settings import Settings
@@ -104,6 +107,7 @@ class InstanceHeadroom:
             "has_cap_sys_admin": facts.has_cap_sys_admin,
             "cgroup_room_bytes": facts.cgroup_room_bytes,
             "margin_bytes": a.margin_bytes,
+            "cow_model": facts.cow.to_dict() if facts.cow is not None else None,
             "persistence": self.persistence,
         }
 
@@ -279,16 +283,19 @@ def assess_all(
 def measure_headroom(targets: list[RedisTarget], settings: Settings) -> HeadroomReport:
     """Measure every target; raise the first error only when no target could be measured."""
     section = settings.headroom
-    reader = ProcReader(section.proc_root, section.cgroup_root)
+    reader = ProcReader(section.proc_root, section.cgroup_root, section.sys_root)
     host = reader.host_facts()
+    thp = reader.thp_enabled()
     facts: list[InstanceFacts] = []
     persistence: dict[str, dict[str, Any]] = {}
     infos: dict[str, Mapping[str, Any]] = {}
     errors: list[tuple[str, JanitorError]] = []
+    history = samples_by_instance(settings)
     for target in targets:
         try:
             with redis_errors(target.display):
                 info = infos[target.display] = target.client().info()
+                disable_thp = read_disable_thp(target.client())
                 persistence[target.display] = persistence_section(
                     target.client(), target.url, settings.rescue.log_tail_bytes
                 )
@@ -296,8 +303,17 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
             errors.append((target.display, error))
             continue
         local = url_is_local(target.url)
+        measured = instance_facts(target.display, info, local, reader, section.pid_start_tolerance)
+        cow_fraction = section.cow_fraction
         facts.append(
-            instance_facts(target.display, info, local, reader, section.pid_start_tolerance)
+            with_cow_prediction(
+                measured,
+                info,
+                thp_enabled=thp,
+                disable_thp=disable_thp,
+                cow_fraction=cow_fraction,
+                samples=history.get(target.display, ()),
+            )
         )
     if errors and not facts:
         raise errors[0][1]

@@ -8,13 +8,12 @@ command carries on (without a forecast at worst). See docs/architecture.md.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 
-from janitor.adapters.files.history import HistoryFile, HistoryRead
+from janitor.adapters.files.history import HistoryRead
 from janitor.adapters.host.memory import ProcReader
-from janitor.adapters.redis.lock import default_lock_dir
 from janitor.app.headroom import InstanceHeadroom, policy_from_settings
+from janitor.app.history_store import history_file
 from janitor.config.settings import Settings
 from janitor.core.errors import ConfigError
 from janitor.core.logs import get_logger
@@ -22,19 +21,6 @@ from janitor.domain.forecast import Forecast, ForecastPolicy, forecast, points_f
 from janitor.domain.history import Sample, select_info
 
 log = get_logger(__name__)
-HISTORY_FILE_NAME = "history.jsonl"
-
-
-def history_path(settings: Settings) -> Path:
-    """``history.path``, else history.jsonl in the state directory (beside the lock files)."""
-    if settings.history.path is not None:
-        return settings.history.path
-    return default_lock_dir(settings).parent / HISTORY_FILE_NAME
-
-
-def history_file(settings: Settings) -> HistoryFile:
-    """The configured history file."""
-    return HistoryFile(history_path(settings), settings.history.max_bytes)
 
 
 def sample_of(
@@ -74,33 +60,6 @@ def forecast_policy(settings: Settings, margin_bytes: float) -> ForecastPolicy:
         min_samples=section.forecast_min_samples,
         min_span_seconds=section.forecast_min_span,
     )
-
-
-def record_samples(settings: Settings, samples: Sequence[Sample]) -> bool:
-    """Append ``samples`` to the history; False (and a warning in the log) when that failed."""
-    if not settings.history.enabled or not samples:
-        return False
-    history = history_file(settings)
-    try:
-        history.append(samples)
-    except OSError as error:
-        log.warning("history.write_failed", path=str(history.path), error=str(error))
-        return False
-    log.debug("history.recorded", path=str(history.path), samples=len(samples))
-    return True
-
-
-def read_samples(settings: Settings, since: float | None = None) -> list[Sample]:
-    """The recorded samples (at or after ``since``); [] with a warning when unreadable."""
-    history = history_file(settings)
-    try:
-        read = history.read(since)
-    except OSError as error:
-        log.warning("history.read_failed", path=str(history.path), error=str(error))
-        return []
-    if read.skipped:
-        log.warning("history.lines_skipped", skipped=read.skipped, first=read.problems[0])
-    return read.samples
 
 
 def forecasts(

@@ -17,12 +17,8 @@ from rich.table import Table
 
 from janitor.adapters.redis.connection import targets_from_settings
 from janitor.app.forecast_view import forecast_entry
-from janitor.app.history_recording import (
-    configured_margin,
-    forecasts,
-    history_path,
-    load_history,
-)
+from janitor.app.history_recording import configured_margin, forecasts, load_history
+from janitor.app.history_store import history_path
 from janitor.app.report import SCHEMA_VERSION
 from janitor.cli.group import cli, prepare, with_common_options
 from janitor.cli.output import emit

@@ -148,6 +148,9 @@ class HeadroomSettings(Section):
     cgroup_root: Path = Field(
         default=Path("/sys/fs/cgroup"), description="Where the cgroup v2 hierarchy is mounted."
     )
+    sys_root: Path = Field(
+        default=Path("/sys"), description="Where sysfs is mounted (transparent huge pages mode)."
+    )
     margin: Annotated[str, BeforeValidator(_percent_or_size)] = Field(
         default="5%",
         description="Headroom below this is a warning: a size, or a percent of MemTotal.",

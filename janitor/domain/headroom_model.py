@@ -12,8 +12,9 @@ dataclasses out (``Assessment``). The kernel rules are those of docs/domain.md Â
   - totalreserve - admin_reserve (without CAP_SYS_ADMIN)``;
 * mode 1: never refused.
 
-Copy-on-write is judged in every mode: the expected COW (largest of the last dumps' COW and the
-running one's peak, or ``cow_fraction`` x RSS for an instance that never forked) against
+Copy-on-write is judged in every mode: the expected COW (from ``janitor.domain.cow_model`` when
+the caller provides its prediction; else the largest of the last dumps' COW and the running
+one's peak, or ``cow_fraction`` x RSS for an instance that never forked) against
 MemAvailable and, when the process is in a limited cgroup, ``memory.max - memory.current``.
 
 How freeing moves the figures (the assumption the cleanup's "after" measurement checks):
@@ -34,6 +35,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from janitor.domain.cow_model import CowPrediction
 
 
 class Verdict(StrEnum):
@@ -92,6 +95,8 @@ class InstanceFacts:
     cgroup_path: str | None = None
     cgroup_room_bytes: int | None = None
     notes: tuple[str, ...] = ()
+    cow: CowPrediction | None = None
+    """The COW model's expected COW; None falls back to ``last_cow_bytes``/``cow_fraction``."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,8 @@ def _grade(headroom: int, margin: int) -> Verdict:
 
 def cow_estimate(facts: InstanceFacts, policy: HeadroomPolicy) -> tuple[int, bool]:
     """Expected COW in bytes, and whether it is the ``cow_fraction`` x RSS guess."""
+    if facts.cow is not None:
+        return facts.cow.bytes, facts.cow.guessed
     if facts.last_cow_bytes:
         return facts.last_cow_bytes, False
     return int(facts.rss_bytes * policy.cow_fraction), True
@@ -248,7 +255,7 @@ def assess(
     commit_room, commit_gain, charge_drop, why = commit_check(host, facts, charges, policy)
     commit_verdict, commit_need = _judge_commit(commit_room, margin, commit_gain, why, reasons)
     cow_room, cow_basis = _cow_room(host, facts, overlapping, cow, policy)
-    source = f"{policy.cow_fraction:g} x RSS, never forked" if guessed else "measured"
+    source = _cow_source(facts, policy, guessed)
     cow_verdict = _grade(cow_room, margin) if cow_room is not None else Verdict.WARN
     cow_need = _need(cow_room, margin, 1 + cow_drop) if cow_room is not None else 0
     if cow_room is None:
@@ -259,12 +266,25 @@ def assess(
             f"copy-on-write {state[cow_verdict.value]}: expected COW {_bytes(cow)} ({source}) "
             f"against {cow_basis}; headroom {_bytes(cow_room)}"
         )
+    if facts.cow is not None:
+        reasons.extend(f"copy-on-write model: {why}" for why in facts.cow.reasons)
     if overlapping and charges != facts.fork_charge_bytes:
         reasons.append(f"saves may overlap with {len(overlapping)} other instance(s) on this host")
     return Assessment(
         facts, worst([commit_verdict, cow_verdict]), reasons, commit_room, cow_room, cow,
         max(commit_need, cow_need), margin, commit_gain, 1 + cow_drop, charge_drop, cow_drop,
     )  # fmt: skip
+
+
+def _cow_source(facts: InstanceFacts, policy: HeadroomPolicy, guessed: bool) -> str:
+    """How the expected COW was reached, for the reason line."""
+    if guessed:
+        return f"{policy.cow_fraction:g} x RSS, never forked"
+    if facts.cow is None or facts.cow.source == "last_cow":
+        return "measured"
+    return f"{facts.cow.source}, {facts.cow.saves_observed} save(s) observed" + (
+        ", estimated" if facts.cow.estimated else ""
+    )
 
 
 def _judge_commit(

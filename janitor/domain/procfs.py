@@ -217,3 +217,11 @@ def parse_memory_max(text: str) -> int | None:
     """Return ``memory.max`` in bytes; ``max`` (no limit) gives None."""
     value = text.strip()
     return None if value == "max" else int(value)
+
+
+def parse_thp_mode(text: str) -> str:
+    """Return the selected mode of ``transparent_hugepage/enabled`` (``always [madvise] never``)."""
+    for word in text.split():
+        if word.startswith("[") and word.endswith("]"):
+            return word[1:-1]
+    raise ValueError(f"no [selected] mode in {text.strip()!r}")

@@ -1,9 +1,10 @@
 """Reads this host's memory accounting and one process's memory from /proc (thin I/O layer).
 
-The proc root (default ``/proc``) and the cgroup root (default ``/sys/fs/cgroup``) are
-configurable so recorded fixture trees can stand in for a kernel. A file that cannot be read is
-never fatal: the value becomes None and a short ``unknown`` marker says which file and why.
-Nothing here writes anywhere.
+The proc root (default ``/proc``), the cgroup root (default ``/sys/fs/cgroup``) and the sys
+root (default ``/sys``, for the transparent huge pages mode) are configurable so recorded
+fixture trees can stand in for a kernel. A file that cannot be read is never fatal: the value
+becomes None and a short ``unknown`` marker says which file and why. Nothing here writes
+anywhere.
 """
 
 from __future__ import annotations
@@ -55,13 +56,18 @@ class ProcessMemory:
 
 
 class ProcReader:
-    """Reads procfs files below ``proc_root`` and cgroup v2 files below ``cgroup_root``."""
+    """Reads procfs files below ``proc_root``, cgroup v2 files below ``cgroup_root`` and the
+    THP mode below ``sys_root``."""
 
     def __init__(
-        self, proc_root: Path = Path("/proc"), cgroup_root: Path = Path("/sys/fs/cgroup")
+        self,
+        proc_root: Path = Path("/proc"),
+        cgroup_root: Path = Path("/sys/fs/cgroup"),
+        sys_root: Path = Path("/sys"),
     ) -> None:
         self.proc_root = proc_root
         self.cgroup_root = cgroup_root
+        self.sys_root = sys_root
 
     def _text(self, path: Path, unknown: list[str]) -> str | None:
         try:
@@ -118,6 +124,13 @@ class ProcReader:
             meminfo=meminfo,
             unknown=tuple(unknown),
         )
+
+    def thp_enabled(self, unknown: list[str] | None = None) -> str | None:
+        """The transparent huge pages mode (``always``/``madvise``/``never``), None if unknown."""
+        path = self.sys_root / "kernel" / "mm" / "transparent_hugepage" / "enabled"
+        if not path.exists():
+            return None  # kernel without THP: no huge pages to fear
+        return self._parsed(path, procfs.parse_thp_mode, [] if unknown is None else unknown)
 
     def uptime_seconds(self) -> float | None:
         """Seconds since boot from ``uptime`` (None when unreadable)."""

@@ -29,6 +29,18 @@ def read_config(client: redis.Redis, *names: str) -> dict[str, str] | None:
     return values
 
 
+def read_disable_thp(client: redis.Redis) -> bool | None:
+    """Redis's ``disable-thp`` (6.2+; opts the process out of transparent huge pages).
+
+    None when CONFIG is forbidden or the server has no such setting (older servers do not opt
+    out).
+    """
+    values = read_config(client, "disable-thp")
+    if not values or "disable-thp" not in values:
+        return None
+    return values["disable-thp"] == "yes"
+
+
 def read_persistence_state(client: redis.Redis) -> PersistenceState:
     """Run INFO persistence and CONFIG GET save / stop-writes-on-bgsave-error on ``client``."""
     info: dict[str, Any] = client.info("persistence")

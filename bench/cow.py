@@ -1,0 +1,259 @@
+"""Predicted vs measured copy-on-write of BGSAVE under controlled write loads.
+
+Starts its own redis-server (never another Redis), fills it with ``--keys`` strings of
+``--value-bytes`` (DEBUG POPULATE), samples INFO every ``--interval`` seconds the way the janitor
+records its history, and runs real BGSAVEs while a writer process overwrites existing keys at a
+fixed rate (none, moderate, heavy; random or sequential key order). Before each save it asks the
+COW model (``janitor.domain.cow_model.predict_cow``) for the next save's COW from the samples so
+far, then compares with the ``rdb_last_cow_size`` the save reports. The reference column is the
+rule the janitor used before (largest last COW figure, else 0.5 x RSS), measured in the same run.
+
+    .venv/bin/python bench/cow.py --record tests/fixtures/cow/run.json
+    .venv/bin/python bench/cow.py --replay tests/fixtures/cow/run.json   # the model, no server
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from support import bench_server  # type: ignore[import-not-found]
+
+from janitor.adapters.host.memory import PAGE_SIZE, ProcReader
+from janitor.adapters.redis.info import read_disable_thp
+from janitor.domain.cow_model import CowFacts, predict_cow
+from tests.support.cow_replay import replay
+from tests.support.redis_server import RedisServer, wait_for
+
+MIB = 1 << 20
+SAMPLED = (
+    "rdb_changes_since_last_save",
+    "rdb_last_cow_size",
+    "rdb_last_bgsave_time_sec",
+    "rdb_saves",
+    "total_forks",
+    "rdb_bgsave_in_progress",
+    "rdb_last_bgsave_status",
+    "current_cow_size",
+    "current_cow_peak",
+    "current_fork_perc",
+    "aof_enabled",
+    "aof_last_cow_size",
+    "aof_rewrites",
+    "aof_rewrite_in_progress",
+    "aof_last_rewrite_time_sec",
+    "sync_full",
+    "total_commands_processed",
+    "total_net_input_bytes",
+    "latest_fork_usec",
+    "mem_fragmentation_ratio",
+    "used_memory_dataset",
+    "rdb_last_save_time",
+    "connected_slaves",
+    "used_memory_rss",
+)
+RATES = {"none": 0, "moderate": 5_000, "heavy": 20_000}
+PLAN = [
+    ("none", "-", 2),
+    ("moderate", "random", 2),
+    ("heavy", "random", 2),
+    ("none", "-", 2),
+    ("heavy", "random", 1),
+    ("moderate", "sequential", 2),
+    ("heavy", "sequential", 2),
+    ("none", "-", 1),
+    ("moderate", "random", 1),
+]
+
+
+def writer(port: int, rate: int, keys: int, pattern: str, value_bytes: int, stop: Any) -> None:
+    """Overwrite existing keys (``key:N``) at ``rate`` per second until ``stop`` is set."""
+    import redis
+
+    client = redis.Redis(port=port)
+    value, batch = b"w" * value_bytes, 50
+    cursor, sent, started = random.randrange(keys), 0, time.monotonic()
+    while not stop.is_set():
+        pipe = client.pipeline(transaction=False)
+        for _ in range(batch):
+            cursor = (cursor + 1) % keys if pattern == "sequential" else random.randrange(keys)
+            pipe.set(b"key:%d" % cursor, value)
+        pipe.execute()
+        sent += batch
+        ahead = sent / rate - (time.monotonic() - started)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+def sample(server: RedisServer) -> dict[str, Any]:
+    """One history-like sample of the server's INFO."""
+    info = server.client().info()
+    return {
+        "ts": time.time(),
+        "instance": "bench",
+        "source": "bench",
+        "used_memory": info["used_memory"],
+        "rss": info["used_memory_rss"],
+        "info": {name: info[name] for name in SAMPLED if name in info},
+    }
+
+
+class Sampler(threading.Thread):
+    """Samples INFO every ``interval`` seconds into ``samples``."""
+
+    def __init__(self, server: RedisServer, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.server, self.interval = server, interval
+        self.samples: list[dict[str, Any]] = []
+        self.lock, self.done = threading.Lock(), threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            one = sample(self.server)
+            with self.lock:
+                self.samples.append(one)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.samples)
+
+
+def facts_now(server: RedisServer, thp: str | None, disable_thp: bool | None) -> CowFacts:
+    now = sample(server)
+    return CowFacts(
+        info=now["info"], ts=now["ts"], rss_bytes=now["rss"], page_size=PAGE_SIZE,
+        thp_enabled=thp, disable_thp=disable_thp,
+    )  # fmt: skip
+
+
+def old_rule(info: dict[str, Any], rss: int) -> int:
+    """The janitor's former expected COW: largest last COW figure, else 0.5 x RSS."""
+    names = ("rdb_last_cow_size", "aof_last_cow_size", "current_cow_peak")
+    return max(int(info.get(n, 0)) for n in names) or rss // 2
+
+
+def bgsave(server: RedisServer) -> dict[str, Any]:
+    client = server.client()
+    forks = int(client.info("stats")["total_forks"])
+    client.bgsave()
+    wait_for(
+        lambda: int(client.info("stats")["total_forks"]) > forks
+        and client.info("persistence")["rdb_bgsave_in_progress"] == 0,
+        timeout=300, interval=0.05, what="BGSAVE to finish",
+    )  # fmt: skip
+    return dict(client.info("persistence"))
+
+
+def run(options: argparse.Namespace) -> dict[str, Any]:
+    thp = ProcReader().thp_enabled()
+    rows: list[dict[str, Any]] = []
+    with bench_server() as server:
+        client = server.client()
+        client.execute_command("DEBUG", "POPULATE", options.keys, "key", options.value_bytes)
+        disable_thp = read_disable_thp(client)
+        sampler = Sampler(server, options.interval)
+        sampler.start()
+        for load, pattern, saves in PLAN:
+            stop = multiprocessing.Event()
+            process = None
+            if RATES[load]:
+                args = (server.port, RATES[load], options.keys, pattern, options.value_bytes, stop)
+                process = multiprocessing.Process(target=writer, args=args)
+                process.start()
+            time.sleep(options.warmup)
+            for _ in range(saves):
+                facts = facts_now(server, thp, disable_thp)
+                history = sampler.snapshot()
+                prediction = predict_cow(history, facts)
+                persistence = bgsave(server)
+                time.sleep(options.interval)  # the sampler sees the save end, as the janitor would
+                measured = int(persistence["rdb_last_cow_size"])
+                seconds = int(persistence["rdb_last_bgsave_time_sec"])
+                hindsight = predict_cow(history, replace(facts, expected_seconds=seconds))
+                rows.append({
+                    "load": load, "pattern": pattern, "ts": facts.ts,
+                    "facts": {"info": dict(facts.info), "rss": facts.rss_bytes},
+                    "saves_seen": prediction.saves_observed, "predicted": prediction.bytes,
+                    "estimated": prediction.estimated, "source": prediction.source,
+                    "write_rate": prediction.write_rate, "measured": measured,
+                    "old_rule": old_rule(dict(facts.info), facts.rss_bytes),
+                    "seconds": seconds, "hindsight": hindsight.bytes,
+                    "reasons": list(prediction.reasons),
+                })  # fmt: skip
+                print_row(len(rows), rows[-1], flush=True)
+            stop.set()
+            if process is not None:
+                process.join()
+        sampler.done.set()
+        sampler.join()
+        meta = {
+            "keys": options.keys, "value_bytes": options.value_bytes,
+            "redis_version": client.info("server")["redis_version"], "thp_enabled": thp,
+            "disable_thp": disable_thp, "page_size": PAGE_SIZE, "interval": options.interval,
+        }  # fmt: skip
+    return {"meta": meta, "samples": sampler.snapshot(), "rows": rows}
+
+
+def error(predicted: int, measured: int) -> float:
+    return 100.0 * (predicted - measured) / max(measured, 1)
+
+
+HEADER = (
+    f"{'#':>2} {'load':>8} {'pattern':>10} {'rate/s':>7} {'seen':>4} {'secs':>4} "
+    f"{'predicted':>10} {'measured':>9} {'error':>7}  {'hindsight':>9} {'error':>7}  "
+    f"{'old rule':>9} {'error':>7}  source"
+)
+
+
+def print_row(index: int, row: dict[str, Any], flush: bool = False) -> None:
+    if index == 1:
+        print(HEADER)
+    rate = f"{row['write_rate']:.0f}" if row["write_rate"] is not None else "?"
+    mark = "~" if row["estimated"] else " "
+    print(
+        f"{index:>2} {row['load']:>8} {row['pattern']:>10} {rate:>7} {row['saves_seen']:>4} "
+        f"{row['seconds']:>4} {mark}{row['predicted'] / MIB:>8.1f}M {row['measured'] / MIB:>8.1f}M "
+        f"{error(row['predicted'], row['measured']):>+6.0f}%  {row['hindsight'] / MIB:>8.1f}M "
+        f"{error(row['hindsight'], row['measured']):>+6.0f}%  {row['old_rule'] / MIB:>8.1f}M "
+        f"{error(row['old_rule'], row['measured']):>+6.0f}%  {row['source']}",
+        flush=flush,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keys", type=int, default=1_500_000)
+    parser.add_argument("--value-bytes", type=int, default=400)
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between samples")
+    parser.add_argument("--warmup", type=float, default=8.0, help="seconds of load before saves")
+    parser.add_argument("--record", type=Path, help="write samples and rows as JSON here")
+    parser.add_argument("--replay", type=Path, help="rerun the model on a recorded run")
+    options = parser.parse_args()
+    started = time.monotonic()
+    if options.replay:
+        result = json.loads(options.replay.read_text())
+        result["rows"] = replay(result)
+        for index, row in enumerate(result["rows"], 1):
+            print_row(index, row)
+    else:
+        result = run(options)
+    judged = [r for r in result["rows"] if r["saves_seen"] >= 2]
+    worst = max((abs(error(r["predicted"], r["measured"])) for r in judged), default=0.0)
+    low = min((error(r["predicted"], r["measured"]) for r in result["rows"][2:]), default=0.0)
+    print(f"~ estimated (fewer than two saves seen); rows with >= 2 saves seen: {len(judged)}, "
+          f"largest |error| {worst:.0f}%, most below measured {low:+.0f}% "
+          f"({time.monotonic() - started:.0f} s)")  # fmt: skip
+    if options.record and not options.replay:
+        options.record.parent.mkdir(parents=True, exist_ok=True)
+        options.record.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

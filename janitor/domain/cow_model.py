@@ -1,0 +1,308 @@
+"""Expected copy-on-write of the next fork child, learned from the saves seen so far (pure).
+
+COW is the memory written while the child runs: the pages dirtied per write times the writes
+made during the run (write rate x duration), saturating at the resident set because a page is
+copied once. ``pages per write`` is calibrated on observed saves: a save that copied C bytes
+out of a resident set S while W writes happened gives ``k = -S ln(1 - C/S) / W`` bytes per
+write; the next save's ``k`` is interpolated between observed saves by their writes (log
+scale). What a save copied at zero writes is a base added to every prediction. Never below what
+a save at a similar write rate really copied, nor below the running child's peak. With no busy
+save observed, ``k`` is a prior (three pages per write, plus the payload's pages), in units of
+2 MiB when transparent huge pages back Redis's heap. Under two observed saves the prediction is
+``estimated``. Without any usable history: the largest of the last COW figures INFO reports,
+else ``cow_fraction`` x RSS, raised to the prior's figure when writes are happening now.
+See docs/domain.md §2 (mode 1: copy-on-write) and §5a (what else forks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+from janitor.domain import cow_series as series
+from janitor.domain.cow_series import AOF, RDB, ForkKind, Point, SaveObservation
+
+HUGE_PAGE = 2 << 20
+PRIOR_PAGES_PER_WRITE = 3.0
+QUIET_RATE = 1.0
+SIMILAR = 1.25
+RATE_WINDOW_SECONDS = 5.0
+RECENT_SAVES = 6
+
+
+@dataclass(frozen=True)
+class CowFacts:
+    """What is known now: INFO, RSS, the host's page size and THP state, Redis's disable-thp."""
+
+    info: Mapping[str, Any]
+    ts: float
+    rss_bytes: int
+    page_size: int = 4096
+    thp_enabled: str | None = None
+    disable_thp: bool | None = None
+    cow_fraction: float = 0.5
+    expected_seconds: float | None = None
+    """The next run's duration when known in hindsight (the bench's second column)."""
+
+    @property
+    def huge_pages(self) -> bool:
+        """THP ``always`` and Redis not opting out (``disable-thp no``, or unknown)."""
+        return self.thp_enabled == "always" and self.disable_thp is not True
+
+
+@dataclass(frozen=True)
+class CowPrediction:
+    """The expected COW of the next fork child and how it was reached."""
+
+    kind: str
+    bytes: int
+    estimated: bool
+    saves_observed: int
+    source: str
+    reasons: tuple[str, ...] = ()
+    write_rate: float | None = None
+    seconds: float | None = None
+    kinds: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def guessed(self) -> bool:
+        """True for the ``cow_fraction`` x RSS guess (it shrinks as the dataset shrinks)."""
+        return self.source == "rss_fraction"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``cow_model`` of a headroom instance)."""
+        return {
+            "kind": self.kind,
+            "bytes": self.bytes,
+            "estimated": self.estimated,
+            "saves_observed": self.saves_observed,
+            "source": self.source,
+            "write_rate": None if self.write_rate is None else round(self.write_rate, 1),
+            "seconds": self.seconds,
+            "kinds": dict(self.kinds),
+            "reasons": list(self.reasons),
+        }
+
+
+def _mib(value: float) -> str:
+    return f"{value / 2**20:.1f} MiB"
+
+
+def predict_cow(samples: Sequence[Mapping[str, Any]], facts: CowFacts) -> CowPrediction:
+    """The largest expected COW among the children this instance forks (RDB always, AOF
+    rewrite when AOF is on, full sync when it has replicas); ``samples`` are its history,
+    oldest first (may be empty)."""
+    points = [*series.points(samples), Point(facts.ts, facts.info, facts.rss_bytes)]
+    rdb = predict_kind(points, facts, RDB)
+    predictions = {"rdb": rdb}
+    if _int(facts.info, "aof_enabled") == 1 or _int(facts.info, "aof_rewrites"):
+        predictions["aof"] = predict_kind(points, facts, AOF)
+    if (_int(facts.info, "connected_slaves") or 0) > 0:
+        predictions["full_sync"] = _full_sync(rdb)
+    kinds = {name: p.bytes for name, p in predictions.items()}
+    best = max(predictions.values(), key=lambda p: p.bytes)
+    return CowPrediction(
+        best.kind, best.bytes, best.estimated, best.saves_observed, best.source,
+        best.reasons, best.write_rate, best.seconds, kinds,
+    )  # fmt: skip
+
+
+def _full_sync(rdb: CowPrediction) -> CowPrediction:
+    note = "full sync: the primary forks an RDB child, same model as BGSAVE"
+    return CowPrediction(
+        "full_sync", rdb.bytes, rdb.estimated, rdb.saves_observed, rdb.source,
+        (note, *rdb.reasons), rdb.write_rate, rdb.seconds,
+    )  # fmt: skip
+
+
+def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> CowPrediction:
+    """The expected COW of the next child of ``kind`` from the normalised series."""
+    all_own = series.observations(points, kind)
+    all_other = series.observations(points, AOF if kind is RDB else RDB)
+    seen = len(all_own) + len(all_other)
+    own, other = all_own[-RECENT_SAVES:], all_other[-RECENT_SAVES:]
+    pooled = own + other
+    rate, rate_source = series.recent_rate(points, RATE_WINDOW_SECONDS)
+    reasons: list[str] = []
+    if rate is not None:
+        reasons.append(f"write rate {rate:.0f}/s from {rate_source}")
+    resident = facts.rss_bytes or _int(facts.info, "used_memory_rss") or 0
+    runs = own or other
+    seconds = _seconds(runs, rate)
+    if seconds is not None and facts.expected_seconds is not None:
+        seconds = facts.expected_seconds
+    if seconds is None or rate is None or resident <= 0:
+        return _fallback(facts, kind, rate, reasons, seen)
+    reasons.append(
+        f"{kind.name} child expected to run {seconds:.1f} s "
+        f"(from {len(runs[-6:])} recent {runs[0].kind} run(s))"
+    )
+    writes = rate * seconds
+    base = _base(pooled)
+    busy = [o for o in pooled if (o.writes or 0) > 0 and o.cow_bytes > base]
+    if busy:
+        per_write = _interpolated(busy, writes, resident, base)
+        source = "history"
+        reasons.append(
+            f"{per_write:.0f} B copied per write, calibrated on {len(busy)} save(s) under "
+            "writes; saturating at RSS"
+        )
+    else:
+        per_write = _prior(points, facts, reasons)
+        source = "prior"
+    copied = base + resident * (1 - math.exp(-per_write * writes / resident))
+    if base:
+        reasons.append(f"{_mib(base)} copied by saves without writes")
+    copied = max(copied, _floors(pooled, writes, facts.info, kind, reasons))
+    estimated = seen < 2
+    if estimated:
+        reasons.append(f"estimated: {seen} save(s) observed, fewer than two")
+    return CowPrediction(
+        kind.name, int(copied), estimated, seen, source, tuple(reasons), rate, seconds
+    )
+
+
+def _int(info: Mapping[str, Any], name: str) -> int | None:
+    try:
+        return int(info[name])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _seconds(saves: Sequence[SaveObservation], rate: float | None) -> float | None:
+    """The next run's duration: a line through (write rate, duration) of the recent runs (a
+    loaded host saves slower), scaled by how much slower than that line the last run was (a busy
+    host stays busy; a faster last run lowers it by the square root only)."""
+    if not saves:
+        return None
+    recent = list(saves[-6:])
+    line = _duration_line(recent)
+    if rate is None or line is None:
+        return sum(s.seconds for s in recent) / len(recent)
+    last = recent[-1]
+    expected_last = line(last.write_rate or 0.0)
+    ratio = last.seconds / expected_last if expected_last > 0 else 1.0
+    return line(rate) * (ratio if ratio >= 1 else math.sqrt(ratio))
+
+
+def _duration_line(saves: Sequence[SaveObservation]) -> Callable[[float], float] | None:
+    """Least squares duration = a + b x rate (b >= 0, never below the shortest run)."""
+    rated = [s for s in saves if s.write_rate is not None]
+    if not rated:
+        return None
+    xs = [s.write_rate or 0.0 for s in rated]
+    x_mean = sum(xs) / len(xs)
+    y_mean = sum(s.seconds for s in rated) / len(rated)
+    spread = sum((x - x_mean) ** 2 for x in xs)
+    slope = 0.0
+    if spread > 0 and max(xs) >= 2 * max(min(xs), QUIET_RATE):
+        covariance = sum(
+            (x - x_mean) * (s.seconds - y_mean) for x, s in zip(xs, rated, strict=True)
+        )
+        slope = max(0.0, covariance / spread)
+    shortest = min(s.seconds for s in rated)
+    return lambda rate: max(shortest, y_mean + slope * (rate - x_mean))
+
+
+def _base(saves: Sequence[SaveObservation]) -> float:
+    """The median COW of saves made without writes (0 when none)."""
+    quiet = sorted(
+        s.cow_bytes for s in saves if s.write_rate is not None and s.write_rate < QUIET_RATE
+    )
+    return float(quiet[len(quiet) // 2]) if quiet else 0.0
+
+
+def _per_write(save: SaveObservation, resident: int, base: float) -> float:
+    copied = min(save.cow_bytes - base, 0.95 * resident)
+    return -resident * math.log(1 - copied / resident) / (save.writes or 1.0)
+
+
+def _interpolated(
+    busy: Sequence[SaveObservation], writes: float, resident: int, base: float
+) -> float:
+    """Bytes per write at ``writes``: interpolated (log of writes) between observed saves."""
+    known = sorted((math.log(s.writes or 1.0), _per_write(s, resident, base)) for s in busy)
+    here = math.log(max(writes, 1.0))
+    if here <= known[0][0]:
+        return known[0][1]
+    if here >= known[-1][0]:
+        return known[-1][1]
+    for (x0, k0), (x1, k1) in pairwise(known):
+        if x0 <= here <= x1:
+            return k0 if x1 == x0 else k0 + (k1 - k0) * (here - x0) / (x1 - x0)
+    return known[-1][1]
+
+
+def _prior(points: Sequence[Point], facts: CowFacts, reasons: list[str]) -> float:
+    """Bytes per write with no busy save seen: 3 pages (+ payload pages), huge pages if THP."""
+    pages = PRIOR_PAGES_PER_WRITE
+    last, first = points[-1], points[0]
+    commands = (last.number("total_commands_processed") or 0) - (
+        first.number("total_commands_processed") or 0
+    )
+    net = (last.number("total_net_input_bytes") or 0) - (first.number("total_net_input_bytes") or 0)
+    if commands > 0 and net > 0:
+        pages += max(0.0, net / commands - facts.page_size) / facts.page_size
+    unit = HUGE_PAGE if facts.huge_pages else facts.page_size
+    reasons.append(
+        f"no save under writes observed yet: prior of {pages:.1f} pages of {unit} B per write"
+    )
+    if facts.huge_pages:
+        why = "disable-thp no" if facts.disable_thp is False else "disable-thp unknown"
+        reasons.append(f"transparent huge pages: THP always and {why}")
+    return pages * unit
+
+
+def _floors(
+    pooled: Sequence[SaveObservation],
+    writes: float,
+    info: Mapping[str, Any],
+    kind: ForkKind,
+    reasons: list[str],
+) -> float:
+    """What a save under similar or fewer writes (at most ``SIMILAR`` x) really copied, and the
+    running child's peak."""
+    floor = 0.0
+    lighter = [o for o in pooled if o.writes is not None and o.writes <= writes * SIMILAR]
+    if lighter:
+        heaviest = max(lighter, key=lambda o: o.cow_bytes)
+        floor = float(heaviest.cow_bytes)
+        reasons.append(
+            f"not below {_mib(floor)}: copied by a save under {heaviest.writes or 0:.0f} writes "
+            f"(expected now {writes:.0f})"
+        )
+    if _int(info, kind.in_progress) == 1:
+        running = max(_int(info, "current_cow_peak") or 0, _int(info, "current_cow_size") or 0)
+        if running > floor:
+            floor = float(running)
+            reasons.append(f"not below {_mib(running)}: the running child's COW so far")
+    return floor
+
+
+def _fallback(
+    facts: CowFacts, kind: ForkKind, rate: float | None, reasons: list[str], seen: int
+) -> CowPrediction:
+    """No usable history: INFO's last COW figures, else cow_fraction x RSS; the prior floor."""
+    info = facts.info
+    names = ("rdb_last_cow_size", "aof_last_cow_size", "current_cow_peak")
+    last = max((_int(info, name) or 0 for name in names), default=0)
+    if last:
+        copied, source = float(last), "last_cow"
+        reasons.append(f"largest of {', '.join(names)}: {_mib(last)}")
+    else:
+        copied, source = facts.rss_bytes * facts.cow_fraction, "rss_fraction"
+        reasons.append(f"never forked: {facts.cow_fraction:g} x RSS")
+    seconds = series.seconds_of(kind, Point(facts.ts, info)) or series.seconds_of(
+        RDB, Point(facts.ts, info)
+    )
+    if rate and seconds and facts.rss_bytes > 0 and source == "last_cow":
+        per_write = _prior([Point(facts.ts, info)], facts, reasons)
+        prior = facts.rss_bytes * (1 - math.exp(-per_write * rate * seconds / facts.rss_bytes))
+        if prior > copied:
+            copied, source = prior, "prior"
+            reasons.append(f"writes now, over a {seconds:.0f} s save: at least {_mib(prior)}")
+    reasons.append(f"estimated: {seen} save(s) observed, fewer than two")
+    return CowPrediction(kind.name, int(copied), True, seen, source, tuple(reasons), rate, seconds)

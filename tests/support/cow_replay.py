@@ -1,0 +1,30 @@
+"""Replay a recorded ``bench/cow.py`` run through the current COW model (no server needed)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from janitor.domain.cow_model import CowFacts, predict_cow
+
+
+def replay(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each recorded save with the model's prediction from the samples taken before it, and the
+    prediction given the save's real duration (``hindsight``)."""
+    meta, rows = record["meta"], []
+    for row in record["rows"]:
+        samples = [s for s in record["samples"] if s["ts"] < row["ts"]]
+        facts = CowFacts(
+            info=row["facts"]["info"], ts=row["ts"], rss_bytes=row["facts"]["rss"],
+            page_size=meta["page_size"], thp_enabled=meta["thp_enabled"],
+            disable_thp=meta["disable_thp"],
+        )  # fmt: skip
+        prediction = predict_cow(samples, facts)
+        hindsight = predict_cow(samples, replace(facts, expected_seconds=row["seconds"]))
+        rows.append({
+            **row, "saves_seen": prediction.saves_observed, "predicted": prediction.bytes,
+            "estimated": prediction.estimated, "source": prediction.source,
+            "write_rate": prediction.write_rate, "reasons": list(prediction.reasons),
+            "hindsight": hindsight.bytes,
+        })  # fmt: skip
+    return rows

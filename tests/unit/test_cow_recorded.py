@@ -1,0 +1,113 @@
+"""The COW model replayed on runs recorded by ``bench/cow.py`` (tests/fixtures/cow/*.json).
+
+Each recording holds the INFO samples taken every 2 s while a 1.5M-key redis-server (Redis 7.0.15,
+~770 MiB RSS) saved under no, moderate and heavy writes, random and sequential, and for each
+BGSAVE the INFO right before it and the ``rdb_last_cow_size`` it reported.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from janitor.domain.cow_series import RDB, observations, points
+from tests.support.cow_replay import replay
+
+RECORDINGS = sorted((Path(__file__).parents[1] / "fixtures" / "cow").glob("*.json"))
+MIB = 1 << 20
+
+
+def load(path: Path) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(path.read_text())
+    return record
+
+
+def error(predicted: int, measured: int) -> float:
+    return (predicted - measured) / measured
+
+
+@pytest.fixture(params=RECORDINGS, ids=[path.stem for path in RECORDINGS])
+def record(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return load(request.param)
+
+
+def test_there_are_recordings() -> None:
+    assert len(RECORDINGS) >= 2
+
+
+def test_every_recorded_save_is_observed_with_its_cow_and_duration(record: dict[str, Any]) -> None:
+    saves = observations(points(record["samples"]), RDB)
+    assert [s.cow_bytes for s in saves] == [row["measured"] for row in record["rows"]]
+    assert [s.seconds for s in saves] == [max(0.5, row["seconds"]) for row in record["rows"]]
+    for save, row in zip(saves, record["rows"], strict=True):
+        assert save.write_rate is not None
+        if row["load"] == "none":
+            assert save.write_rate < 1
+        else:
+            assert save.write_rate > 1000
+
+
+def test_quiet_saves_are_predicted_once_one_was_seen(record: dict[str, Any]) -> None:
+    rows = replay(record)
+    quiet = [r for r in rows[1:] if r["load"] == "none"]
+    assert quiet
+    for row in quiet:
+        assert abs(row["predicted"] - row["measured"]) <= max(0.25 * row["measured"], MIB // 4)
+
+
+def test_busy_saves_after_quiet_ones_are_not_predicted_as_quiet(record: dict[str, Any]) -> None:
+    rows = replay(record)
+    after_quiet = [
+        (previous, r) for previous, r in pairwise(rows)
+        if previous["load"] == "none" and r["load"] != "none"
+    ]  # fmt: skip
+    assert after_quiet
+    for quiet, row in after_quiet:
+        assert row["predicted"] > 50 * quiet["measured"]
+    first_busy = next(r for r in rows if r["load"] != "none")
+    assert first_busy["source"] == "prior"
+    assert first_busy["predicted"] >= first_busy["measured"]
+
+
+def test_with_the_real_duration_busy_saves_are_within_a_quarter(record: dict[str, Any]) -> None:
+    rows = replay(record)
+    for previous, row in pairwise(rows):
+        if (
+            row["saves_seen"] >= 2
+            and row["load"] != "none"
+            and row["pattern"] == previous["pattern"]
+        ):
+            assert abs(error(row["hindsight"], row["measured"])) <= 0.25, row
+
+
+def test_the_model_beats_the_former_rule(record: dict[str, Any]) -> None:
+    rows = [r for r in replay(record) if r["saves_seen"] >= 2]
+    model = sorted(abs(error(r["predicted"], r["measured"])) for r in rows)
+    former = sorted(abs(error(r["old_rule"], r["measured"])) for r in rows)
+    assert model[len(model) // 2] <= 0.25
+    assert model[len(model) // 2] < former[len(former) // 2]
+
+
+HISTORY_INFO_FIELDS = {
+    "rdb_changes_since_last_save", "rdb_last_cow_size", "rdb_last_bgsave_time_sec", "rdb_saves",
+    "total_forks", "rdb_bgsave_in_progress", "rdb_last_bgsave_status", "current_cow_size",
+    "current_cow_peak", "current_fork_perc", "aof_enabled", "aof_last_cow_size", "aof_rewrites",
+    "aof_rewrite_in_progress", "aof_last_rewrite_time_sec", "sync_full",
+    "total_commands_processed", "total_net_input_bytes", "latest_fork_usec",
+    "mem_fragmentation_ratio", "used_memory_dataset",
+}  # fmt: skip
+
+
+def test_the_history_samples_fields_are_enough(record: dict[str, Any]) -> None:
+    """Samples holding only the history's INFO fields (no rdb_last_save_time) work as well."""
+    for one in record["samples"]:
+        one["info"] = {k: v for k, v in one["info"].items() if k in HISTORY_INFO_FIELDS}
+    saves = observations(points(record["samples"]), RDB)
+    assert [s.cow_bytes for s in saves] == [row["measured"] for row in record["rows"]]
+    rows = [r for r in replay(record) if r["saves_seen"] >= 2]
+    errors = sorted(abs(error(r["predicted"], r["measured"])) for r in rows)
+    assert errors[len(errors) // 2] <= 0.25
