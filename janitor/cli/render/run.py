@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from janitor.cli.render.fit import print_table
 from janitor.core.units import format_bytes
 
 TEXT_ACTION_ROWS = 50
@@ -30,7 +31,7 @@ def render_actions(document: Mapping[str, Any], console: Console) -> None:
             entry["result"],
             Text(entry["reason"]),
         )
-    console.print(table)
+    print_table(console, table, lead=1)
     hidden = len(document["actions"]) - TEXT_ACTION_ROWS
     if hidden > 0:
         _say(console, f"… and {hidden} more (use --format json for all)")
