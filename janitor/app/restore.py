@@ -11,7 +11,7 @@ so a restored key does not look freshly used.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from janitor.adapters.redis.connection import RedisTarget, translate_redis_error
 from janitor.adapters.redis.info import read_server_info
 from janitor.core.keynames import escape_key, key_fields
 from janitor.core.logs import get_logger
-from janitor.domain.policy import glob_matches
+from janitor.domain.policy import KeyFilter, key_filter
 from janitor.domain.server import IdleMetric
 
 log = get_logger(__name__)
@@ -80,7 +80,9 @@ def restore_command(record: ArchiveRecord, metric: IdleMetric, replace: bool) ->
     return command
 
 
-def newest_copies(files: list[Path], match: str | None) -> dict[tuple[int, bytes], tuple[int, int]]:
+def newest_copies(
+    files: list[Path], keep: KeyFilter | None = None
+) -> dict[tuple[int, bytes], tuple[int, int]]:
     """Map (db, key) → (file index, record index) of its newest archived copy.
 
     A key archived more than once (say a crash left it in Redis and a later run archived it
@@ -89,7 +91,7 @@ def newest_copies(files: list[Path], match: str | None) -> dict[tuple[int, bytes
     newest: dict[tuple[int, bytes], tuple[float, int, int]] = {}
     for file_index, file in enumerate(files):
         for record_index, record in enumerate(ArchiveReader(file)):
-            if match is not None and not glob_matches(match, record.key):
+            if keep is not None and not keep(record.key):
                 continue
             place = (record.archived_at, file_index, record_index)
             key = (record.db, record.key)
@@ -102,16 +104,20 @@ def restore_archives(
     target: RedisTarget,
     path: Path,
     *,
-    match: str | None,
+    match: Sequence[str] | None,
     replace: bool,
     dry_run: bool,
+    exclude: Sequence[str] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> RestoreSummary:
-    """Restore the newest archived copy of every key in the file (or directory) ``path``."""
+    """Restore the newest archived copy of every key in the file (or directory) ``path``
+    matching one of ``match`` (None: every key) and none of ``exclude``."""
+    if isinstance(match, str):
+        match = [match]
     summary = RestoreSummary(dry_run=dry_run)
     metric = read_server_info(target.client(target.url_db or 0)).idle_metric
     files = archive_files(path)
-    newest = newest_copies(files, match)
+    newest = newest_copies(files, key_filter(list(match or []), list(exclude or [])))
     for file_index, file in enumerate(files):
         reader = ArchiveReader(file)
         chosen = (

@@ -125,7 +125,8 @@ def run(
 @cli.command()
 @common_options
 @click.argument("archive", type=click.Path(path_type=Path, exists=True))
-@click.option("--match", help="Only keys matching this glob.")
+@click.option("--match", multiple=True, help="Only keys matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Leave out keys matching this glob (repeatable).")
 @click.option("--replace", is_flag=True, help="Overwrite keys that exist.")
 @click.option("--dry-run", is_flag=True, help="Say what would be restored; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask (required without a terminal).")
@@ -135,7 +136,8 @@ def restore(
     fmt: str,
     log_level: str | None,
     archive: Path,
-    match: str | None,
+    match: tuple[str, ...],
+    exclude: tuple[str, ...],
     replace: bool,
     dry_run: bool,
     yes: bool,
@@ -150,7 +152,9 @@ def restore(
     if ask:
         click.confirm(f"restore {archive} into {target.display}?", abort=True, err=True)
     try:
-        summary = restore_archives(target, archive, match=match, replace=replace, dry_run=dry_run)
+        summary = restore_archives(
+            target, archive, match=match, exclude=exclude, replace=replace, dry_run=dry_run
+        )
     finally:
         target.close()
     emit({"schema_version": 1, **summary.to_dict()}, app.fmt, render_restore)

@@ -77,6 +77,7 @@ def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
 
 def test_password_from_file_and_from_systemd_credentials(tmp_path: Path) -> None:
     secret_file = write(tmp_path / "pw", "s3cret\n")
+    secret_file.chmod(0o600)
     config = write(tmp_path / "j.toml", f'[redis]\npassword_file = "{secret_file}"\n')
     assert load_settings(config, environ={}).redis_password() == "s3cret"
     credentials = tmp_path / "creds"
@@ -113,3 +114,14 @@ def test_masked_settings_hide_passwords_everywhere() -> None:
     assert "urlsecret" not in shown
     assert "pwsecret" not in shown
     assert "redis://u:***@h:1/0" in shown
+
+
+def test_a_password_file_others_may_read_is_refused(tmp_path: Path) -> None:
+    secret_file = write(tmp_path / "pw", "s3cret\n")
+    for mode in (0o640, 0o604):
+        secret_file.chmod(mode)
+        with pytest.raises(ConfigError, match=rf"redis.password_file: .* has mode {mode:04o}"):
+            load_settings(None, {"redis": {"password_file": secret_file}}, environ={})
+    secret_file.chmod(0o400)
+    settings = load_settings(None, {"redis": {"password_file": secret_file}}, environ={})
+    assert settings.redis_password() == "s3cret"

@@ -95,6 +95,12 @@ def summary_lines(outcome: RescueOutcome) -> list[str]:
     )
     if outcome.bgsave_status == "not_needed":
         headline = f"{outcome.instance}: the last background save succeeded; nothing to rescue"
+    elif outcome.dry_run:
+        headline = (
+            f"{outcome.instance}: dry run, nothing changed — a rescue would lift the write "
+            "block, free memory by policy (first round in the plan above), BGSAVE, and the "
+            f"settings would be put back ({settings_text})"
+        )
     elif outcome.exit_code == 0:
         headline = (
             f"{outcome.instance}: rescued — BGSAVE ok, writes accepted, settings restored "

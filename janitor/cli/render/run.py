@@ -78,7 +78,6 @@ def _headline(headroom: Mapping[str, Any]) -> str:
 
 def render_restore(document: Mapping[str, Any], console: Console) -> None:
     """Print the restore summary for people."""
-    prefix = "dry run: " if document["dry_run"] else ""
     for entry in document["files"]:
         state = "torn last record ignored" if entry["torn_tail"] else (entry["damage"] or "ok")
         _say(console, f"{entry['path']}: {entry['records']} records ({state})")
@@ -87,8 +86,15 @@ def render_restore(document: Mapping[str, Any], console: Console) -> None:
             _say(
                 console, f"  {entry['result']}: db {entry['db']} {entry['key']}: {entry['reason']}"
             )
-    _say(
-        console,
-        f"{prefix}restored {document['restored']}, skipped {document['skipped']}, "
-        f"failed {document['failed']}",
-    )
+    if document["dry_run"]:
+        _say(
+            console,
+            f"dry run, nothing changed: would restore {document['restored']}, "
+            f"would skip {document['skipped']}, failed {document['failed']}",
+        )
+    else:
+        _say(
+            console,
+            f"restored {document['restored']}, skipped {document['skipped']}, "
+            f"failed {document['failed']}",
+        )
