@@ -47,9 +47,8 @@ class RestoreSummary:
             {"db": record.db, **key_fields(record.key), "result": result, "reason": reason}
         )
         event = "key.restored" if result == "restored" else f"key.restore_{result}"
-        log.info(
-            event, db=record.db, key=escape_key(record.key), reason=reason, dry_run=self.dry_run
-        )
+        level = log.warning if result == "failed" else log.info
+        level(event, db=record.db, key=escape_key(record.key), reason=reason, dry_run=self.dry_run)
 
     @property
     def damaged_files(self) -> int:

@@ -19,7 +19,7 @@ import janitor.cli.serve  # noqa: F401  (importing a command module registers it
 from janitor.cli.group import cli, requested_format
 from janitor.cli.output import StdoutClosed, failure_document, print_error, print_failure
 from janitor.core.errors import ExitCode, JanitorError
-from janitor.core.logs import configure_logging, get_logger
+from janitor.core.logs import configure_logging, get_logger, writes_to_journal
 
 log = get_logger(__name__)
 BROKEN_PIPE_EXIT = 141
@@ -77,7 +77,10 @@ def _run(args: list[str]) -> int:
         return ExitCode.USAGE
     except JanitorError as error:
         print_error(error, fmt())
-        log.debug("command.failed", exit_code=int(error.exit_code), error=error.message)
+        journal = writes_to_journal(sys.stderr)
+        (log.error if journal else log.debug)(
+            "command.failed", exit_code=int(error.exit_code), error=error.message, hint=error.hint
+        )
         return int(error.exit_code)
     except KeyboardInterrupt:
         print_failure(failure_document("interrupted", "interrupted", 130), fmt())

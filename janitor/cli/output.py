@@ -11,7 +11,7 @@ from rich.console import Console
 
 from janitor.app.report import SCHEMA_VERSION
 from janitor.core.errors import ExitCode, JanitorError
-from janitor.core.logs import redact
+from janitor.core.logs import redact, writes_to_journal
 
 Renderer = Callable[[Mapping[str, Any], Console], None]
 
@@ -92,11 +92,16 @@ def error_document(error: JanitorError) -> dict[str, Any]:
 
 
 def print_failure(document: Mapping[str, Any], fmt: str | None) -> None:
-    """Tell the operator what went wrong: message (and hint) on stderr, the JSON on stdout."""
+    """Tell the operator what went wrong: message (and hint) on stderr, the JSON on stdout.
+
+    Under journald the plain lines are left out: the caller's log event carries the failure
+    once, at error priority.
+    """
     error = document["error"]
-    sys.stderr.write(f"redis-janitor: {error['message']}\n")
-    if error["hint"]:
-        sys.stderr.write(f"  hint: {error['hint']}\n")
+    if not writes_to_journal(sys.stderr):  # there the log event says it, at its priority
+        sys.stderr.write(f"redis-janitor: {error['message']}\n")
+        if error["hint"]:
+            sys.stderr.write(f"  hint: {error['hint']}\n")
     if fmt == "json":
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         sys.stdout.flush()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 import structlog
+from rich.console import Console
 
 from janitor.adapters.prometheus import PassMetrics, publish_textfile
 from janitor.adapters.redis.connection import targets_from_settings
@@ -22,6 +23,7 @@ from janitor.app.run_result import run_document, run_exit_code
 from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.output import emit, print_error
 from janitor.cli.progress import scan_progress
+from janitor.cli.render.plan import render_plan_preview
 from janitor.cli.render.rescue import render_run_with_rescue
 from janitor.cli.render.run import render_restore
 from janitor.cli.rules import RuleFlags, require_consent, rule_options
@@ -34,8 +36,10 @@ log = get_logger(__name__)
 
 
 def _confirm_plan(plan: Plan) -> None:
+    """On a terminal: show what the plan does (largest keys, per rule, caps, time), then ask."""
+    render_plan_preview(plan, Console(stderr=True))
     click.confirm(
-        f"{len(plan.actions)} actions on {format_bytes(plan.planned_bytes)} planned; go ahead?",
+        f"{len(plan.actions):,} actions on {format_bytes(plan.planned_bytes)} planned; go ahead?",
         abort=True,
         err=True,
     )

@@ -249,7 +249,8 @@ class KeyActor:
         event = {
             "done": {"delete": "key.deleted", "expire": "key.expired", "archive": "key.archived"},
         }.get(outcome.result, {}).get(item.action, f"key.{outcome.result}")
-        log.info(
+        level = log.warning if outcome.result == "failed" else log.info
+        level(
             event,
             db=item.record.db,
             key=escape_key(item.record.key),

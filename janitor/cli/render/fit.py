@@ -15,6 +15,8 @@ def print_table(console: Console, table: Table, lead: int = 0) -> None:
     """Print ``table`` when its narrowest layout fits ``console``, else print it stacked with
     column ``lead`` as each row's heading."""
     if narrowest_width(table) <= console.width:
+        for column in table.columns:
+            column.overflow = "fold"  # a squeezed cell wraps rather than ending in "…"
         console.print(table)
         return
     for line in stacked(table, lead):

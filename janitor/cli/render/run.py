@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from janitor.cli.render.fit import print_table
+from janitor.cli.render.plan import scope_line
 from janitor.core.units import format_bytes
 
 TEXT_ACTION_ROWS = 50
@@ -50,6 +51,8 @@ def render_run(document: Mapping[str, Any], console: Console) -> None:
             f"done {results['done']}, skipped {results['skipped']}, failed {results['failed']}; "
             f"freed (measured) {format_bytes(instance['freed_bytes'])}",
         )
+        if "matching_keys" in plan:
+            _say(console, f"  {scope_line(plan)}")
         if instance["archive_file"]:
             _say(console, f"  archive: {instance['archive_file']}")
         for warning in instance["warnings"]:
