@@ -69,7 +69,7 @@ def _run(args: list[str]) -> int:
             error.show()
         return ExitCode.USAGE
     except click.exceptions.Abort:
-        document = failure_document("aborted", "aborted: nothing was changed", ExitCode.CRITICAL)
+        document = failure_document("aborted", "aborted", ExitCode.CRITICAL)
         print_failure(document, fmt())
         return ExitCode.CRITICAL
     except click.ClickException as error:
