@@ -19,7 +19,12 @@ from typing import Any
 import redis
 
 from janitor.adapters.files.archive import ArchiveReader, ArchiveRecord, archive_files
-from janitor.adapters.redis.connection import RedisTarget, translate_redis_error
+from janitor.adapters.redis.connection import (
+    RedisTarget,
+    is_permission_error,
+    redis_errors,
+    translate_redis_error,
+)
 from janitor.adapters.redis.info import read_server_info
 from janitor.core.keynames import escape_key, key_fields
 from janitor.core.logs import get_logger
@@ -114,7 +119,8 @@ def restore_archives(
     if isinstance(match, str):
         match = [match]
     summary = RestoreSummary(dry_run=dry_run)
-    metric = read_server_info(target.client(target.url_db or 0)).idle_metric
+    with redis_errors(target.display):
+        metric = read_server_info(target.client(target.url_db or 0)).idle_metric
     files = archive_files(path)
     newest = newest_copies(files, key_filter(list(match or []), list(exclude or [])))
     for file_index, file in enumerate(files):
@@ -165,6 +171,8 @@ def _restore_records(
         except (redis.ConnectionError, redis.TimeoutError) as error:
             raise translate_redis_error(error, target.display) from None
         except redis.ResponseError as error:
+            if is_permission_error(error):  # the user lacks a rule: every key would fail alike
+                raise translate_redis_error(error, target.display) from None
             if str(error).startswith("BUSYKEY"):
                 summary.note(record, "skipped", "key exists (use --replace)")
             else:

@@ -11,11 +11,13 @@ import os
 import sys
 
 import click
+import redis
 
 import janitor.cli.inspect
 import janitor.cli.rescue
 import janitor.cli.run
 import janitor.cli.serve  # noqa: F401  (importing a command module registers its commands)
+from janitor.adapters.redis.connection import translate_redis_error
 from janitor.cli.group import cli, requested_format
 from janitor.cli.output import StdoutClosed, failure_document, print_error, print_failure
 from janitor.core.errors import ExitCode, JanitorError
@@ -82,6 +84,13 @@ def _run(args: list[str]) -> int:
             "command.failed", exit_code=int(error.exit_code), error=error.message, hint=error.hint
         )
         return int(error.exit_code)
+    except redis.RedisError as error:  # one that no use case translated: still say it clearly
+        translated = translate_redis_error(error, "the configured Redis")
+        if not isinstance(translated, JanitorError):
+            log.exception("command.crashed")
+            translated = JanitorError(f"Redis answered with an error: {error}")
+        print_error(translated, fmt())
+        return int(translated.exit_code)
     except KeyboardInterrupt:
         print_failure(failure_document("interrupted", "interrupted", 130), fmt())
         return 130

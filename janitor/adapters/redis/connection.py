@@ -143,6 +143,13 @@ def authentication_error(message: str, display: str) -> RedisPermissionError:
     )
 
 
+def is_permission_error(error: redis.RedisError) -> bool:
+    """True for an ACL refusal, also one that discarded a MULTI/EXEC transaction."""
+    return isinstance(error, redis.exceptions.NoPermissionError) or (
+        isinstance(error, redis.ResponseError) and "NOPERM" in str(error)
+    )
+
+
 def translate_redis_error(error: redis.RedisError, display: str) -> Exception:
     """Map a redis-py error to the JanitorError an operator understands, or return it as is."""
     message = str(error)
@@ -150,7 +157,7 @@ def translate_redis_error(error: redis.RedisError, display: str) -> Exception:
         return authentication_error(message, display)
     if isinstance(error, redis.ConnectionError | redis.TimeoutError):
         return RedisUnavailableError(f"cannot reach Redis at {display}: {message}")
-    if isinstance(error, redis.exceptions.NoPermissionError):
+    if is_permission_error(error):
         found = _NOPERM_COMMAND.search(message)
         command = found.group(1) if found else "a command"
         rule = permission_needed(command) if found else "the missing permission"

@@ -30,7 +30,12 @@ import redis
 from redis.client import Pipeline
 
 from janitor.adapters.files.archive import ArchiveRecord, ArchiveWriter
-from janitor.adapters.redis.connection import RedisTarget, translate_redis_error
+from janitor.adapters.redis.connection import (
+    RedisTarget,
+    is_permission_error,
+    redis_errors,
+    translate_redis_error,
+)
 from janitor.core.keynames import escape_key, key_fields
 from janitor.core.logs import get_logger
 from janitor.domain.persistence import is_misconf_error
@@ -113,11 +118,13 @@ class KeyActor:
         self._hooks = hooks or ActionHooks()
         self._clock = clock
         self._no_touch = server.supports(7, 2)
+        self._transactions_checked: set[int] = set()
 
     def act(self, item: PlannedAction, *, dry_run: bool) -> ActionOutcome:
         """Carry out ``item`` unless ``dry_run``; Redis refusals become ``failed`` outcomes."""
         if dry_run:
             return ActionOutcome(item, "planned", "dry run")
+        self._check_transactions(item.record.db)
         if self._hooks.before_check is not None:
             self._hooks.before_check(item)
         try:
@@ -129,11 +136,36 @@ class KeyActor:
         ) as error:
             raise translate_redis_error(error, self._target.display) from None
         except redis.RedisError as error:
+            if is_permission_error(error):  # the user lacks a rule: every key would fail alike
+                raise translate_redis_error(error, self._target.display) from None
             outcome = ActionOutcome(item, "failed", str(error))
         except OSError as error:
             outcome = ActionOutcome(item, "failed", f"archive write failed: {error.strerror}")
         self._log(outcome)
         return outcome
+
+    def _check_transactions(self, db: int) -> None:
+        """Run an empty MULTI/EXEC once per DB before the first action.
+
+        A user refused MULTI would otherwise see each action's command run at once, outside
+        the WATCHed transaction that guards a key changed since it was judged (Redis answers
+        the MULTI with NOPERM, runs the command, then refuses EXEC): exit 77 before any key.
+        """
+        if db in self._transactions_checked:
+            return
+        pool = self._target.client(db).connection_pool
+        connection = pool.get_connection()
+        try:
+            with redis_errors(self._target.display):
+                for command in ("MULTI", "EXEC"):
+                    connection.send_command(command)
+                    connection.read_response()
+        except BaseException:
+            connection.disconnect()  # a half-open transaction must not go back to the pool
+            raise
+        finally:
+            pool.release(connection)
+        self._transactions_checked.add(db)
 
     def _act(self, item: PlannedAction) -> ActionOutcome:
         key = item.record.key

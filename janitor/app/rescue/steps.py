@@ -17,6 +17,7 @@ from typing import Any, Literal
 import redis
 
 from janitor.adapters.files.rescue_record import OriginalSettings
+from janitor.adapters.redis.connection import is_permission_error
 from janitor.adapters.redis.info import read_config
 from janitor.core.errors import JanitorError
 from janitor.core.logs import get_logger
@@ -63,6 +64,8 @@ def memory_purge(client: redis.Redis) -> bool:
     try:
         client.execute_command("MEMORY", "PURGE")
     except redis.ResponseError as error:
+        if is_permission_error(error):
+            raise
         log.warning("rescue.purge_failed", error=str(error))
         return False
     return True
@@ -111,6 +114,8 @@ def run_bgsave(
     try:
         client.bgsave()
     except redis.ResponseError as error:
+        if is_permission_error(error):  # not a refused fork: the user lacks +bgsave
+            raise
         if "already in progress" not in str(error):
             log.warning("rescue.bgsave_refused", error=str(error) or "ERR")
             return "refused"
