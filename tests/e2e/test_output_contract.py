@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CLI, CliResult, clean_env
+from tests.support.forkfail import MISCONF_CONFIG, FaultyRedisFactory
+from tests.support.incident import ARCHIVE_STALE, plant_incident, write_config
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.terminal import run_on_terminal
 
@@ -129,3 +132,39 @@ def test_terminal_output_fits_80_columns_without_cutting_words(
     assert "verdict" in screen and "commit room" in screen
     if command == "report":
         assert "cache:a-medium-length-key:name" in screen
+
+
+def test_a_rescue_dry_run_says_the_settings_would_be_put_back(
+    faulty_redis_factory: FaultyRedisFactory, run_cli: Run, tmp_path: Path
+) -> None:
+    faulty = faulty_redis_factory(MISCONF_CONFIG)
+    plant_incident(faulty)
+    result = run_cli(
+        "rescue", "--config", str(write_config(tmp_path)), "--url", faulty.server.url,
+        "--dry-run", *ARCHIVE_STALE,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.stderr
+    assert "dry run, nothing changed" in result.stdout
+    assert "settings would be put back" in result.stdout
+    assert "settings restored" not in result.stdout
+
+
+def test_under_journald_a_failure_is_logged_once_at_error_priority(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    with journal.open("w") as stream:
+        status = os.fstat(stream.fileno())
+        completed = subprocess.run(
+            [CLI, "headroom", "--url", f"redis://127.0.0.1:{free_port()}"],
+            stdout=subprocess.PIPE,
+            stderr=stream,
+            stdin=subprocess.DEVNULL,
+            env=clean_env({"JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino}"}),
+            timeout=60,
+        )
+    assert completed.returncode == 69
+    lines = journal.read_text().splitlines()
+    mentions = [line for line in lines if "cannot reach Redis" in line]
+    assert len(mentions) == 1, lines
+    assert mentions[0].startswith("<3>")
