@@ -135,7 +135,7 @@ def _rescue(
         outcome.misconf_after = before.writes_refused
         outcome.advice.append(
             "dry run: would record the original settings, lift the write block, free memory "
-            "by policy, BGSAVE and restore the settings"
+            "by policy, BGSAVE and put the settings back"
         )
         return outcome
     record = record_originals(state_dir, instance_key(target.url), original, run_id)
