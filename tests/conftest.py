@@ -27,6 +27,31 @@ def _private_state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point HOME and XDG_STATE_HOME at a temporary directory for the whole session.
+
+    Lock files (and any other per-user state) of in-process and subprocess runs land there,
+    so the suite leaves nothing in the home of the user running it.
+    """
+    home = tmp_path_factory.mktemp("home")
+    saved = {name: os.environ.get(name) for name in _HOME_VARIABLES}
+    os.environ["HOME"] = str(home)
+    os.environ["XDG_STATE_HOME"] = str(home / ".local" / "state")
+    os.environ.pop("STATE_DIRECTORY", None)
+    try:
+        yield home
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+_HOME_VARIABLES = ("HOME", "XDG_STATE_HOME", "STATE_DIRECTORY")
+
+
 @pytest.fixture
 def redis_factory(tmp_path: Path) -> Iterator[RedisFactory]:
     """Start redis-server processes with per-test config; all are stopped after the test."""

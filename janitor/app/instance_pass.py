@@ -171,6 +171,7 @@ def plan_instance(
     plan = make_plan(
         collector.candidates(), settings.policy, need_to_free_bytes, options.clock(), options.goal
     )
+    plan.beyond_max_candidates = collector.dropped
     warnings = list(scan.warnings)
     if scan.idle_metric is IdleMetric.FREQ and any(r.min_idle for r in settings.policy.rules):
         warnings.append("rules with min_idle never match here (LFU: use max_freq)")

@@ -6,10 +6,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import redis
+
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.info import read_server_info
 from janitor.adapters.redis.scanner import KeyspaceScanner, ScanOptions, cyclic_gc_paused
 from janitor.config.settings import Settings
+from janitor.core.errors import UsageError
 from janitor.core.logs import get_logger
 from janitor.domain.aggregates import KeyspaceAggregates
 from janitor.domain.cpu_budget import CpuBudgetController
@@ -42,8 +45,23 @@ def dbs_to_scan(target: RedisTarget, server: ServerInfo, only: list[int] | None)
     """Return the DBs to scan: the URL's DB if it names one, else INFO keyspace's, filtered."""
     if target.url_db is not None:
         return [target.url_db]
+    for db in sorted(set(only or []) - set(server.keys_per_db)):
+        require_db(target, db)
     dbs = list(server.keys_per_db)
     return [db for db in dbs if only is None or db in only]
+
+
+def require_db(target: RedisTarget, db: int) -> None:
+    """UsageError (64) when the server has no logical database ``db`` (SELECT refuses it)."""
+    pool = target.client(db).connection_pool
+    try:
+        with redis_errors(target.display):
+            pool.release(pool.get_connection())
+    except redis.ResponseError as error:
+        raise UsageError(
+            f"--db {db}: {target.display} has no database {db} ({error})",
+            hint="its databases are numbered from 0 to the server's `databases` setting - 1",
+        ) from None
 
 
 def compatibility_warnings(server: ServerInfo) -> list[str]:

@@ -12,7 +12,7 @@ restored key into that DB; it is refused (exit 64) when the keys come from more 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as replace_fields
 from pathlib import Path
@@ -21,13 +21,18 @@ from typing import Any
 import redis
 
 from janitor.adapters.files.archive import ArchiveReader, ArchiveRecord, archive_files
-from janitor.adapters.redis.connection import RedisTarget, redis_errors, translate_redis_error
+from janitor.adapters.redis.connection import (
+    RedisTarget,
+    is_permission_error,
+    redis_errors,
+    translate_redis_error,
+)
 from janitor.adapters.redis.info import read_server_info
 from janitor.adapters.redis.key_writes import restore_key
 from janitor.core.errors import UsageError
 from janitor.core.keynames import escape_key, key_fields
 from janitor.core.logs import get_logger
-from janitor.domain.policy import glob_matches
+from janitor.domain.policy import KeyFilter, key_filter
 from janitor.domain.server import IdleMetric
 
 log = get_logger(__name__)
@@ -51,9 +56,8 @@ class RestoreSummary:
             {"db": record.db, **key_fields(record.key), "result": result, "reason": reason}
         )
         event = "key.restored" if result == "restored" else f"key.restore_{result}"
-        log.info(
-            event, db=record.db, key=escape_key(record.key), reason=reason, dry_run=self.dry_run
-        )
+        level = log.warning if result == "failed" else log.info
+        level(event, db=record.db, key=escape_key(record.key), reason=reason, dry_run=self.dry_run)
 
     @property
     def damaged_files(self) -> int:
@@ -90,7 +94,9 @@ def restore_record(
     )
 
 
-def newest_copies(files: list[Path], match: str | None) -> dict[tuple[int, bytes], tuple[int, int]]:
+def newest_copies(
+    files: list[Path], keep: KeyFilter | None = None
+) -> dict[tuple[int, bytes], tuple[int, int]]:
     """Map (db, key) → (file index, record index) of its newest archived copy.
 
     A key archived more than once (say a crash left it in Redis and a later run archived it
@@ -99,7 +105,7 @@ def newest_copies(files: list[Path], match: str | None) -> dict[tuple[int, bytes
     newest: dict[tuple[int, bytes], tuple[float, int, int]] = {}
     for file_index, file in enumerate(files):
         for record_index, record in enumerate(ArchiveReader(file)):
-            if match is not None and not glob_matches(match, record.key):
+            if keep is not None and not keep(record.key):
                 continue
             place = (record.archived_at, file_index, record_index)
             key = (record.db, record.key)
@@ -112,17 +118,21 @@ def restore_archives(
     target: RedisTarget,
     path: Path,
     *,
-    match: str | None,
+    match: Sequence[str] | None,
     replace: bool,
     dry_run: bool,
+    exclude: Sequence[str] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> RestoreSummary:
-    """Restore the newest archived copy of every key in the file (or directory) ``path``."""
+    """Restore the newest archived copy of every key in the file (or directory) ``path``
+    matching one of ``match`` (None: every key) and none of ``exclude``."""
+    if isinstance(match, str):
+        match = [match]
     summary = RestoreSummary(dry_run=dry_run)
     with redis_errors(target.display):
         metric = read_server_info(target.client(target.url_db or 0)).idle_metric
     files = archive_files(path)
-    newest = newest_copies(files, match)
+    newest = newest_copies(files, key_filter(list(match or []), list(exclude or [])))
     into_db = target.url_db
     source_dbs = sorted({db for db, _ in newest})
     if into_db is not None and len(source_dbs) > 1:
@@ -189,6 +199,8 @@ def _restore_records(
         except (redis.ConnectionError, redis.TimeoutError) as error:
             raise translate_redis_error(error, target.display) from None
         except redis.ResponseError as error:
+            if is_permission_error(error):  # the user lacks a rule: every key would fail alike
+                raise translate_redis_error(error, target.display) from None
             if str(error).startswith("BUSYKEY"):
                 summary.note(record, "skipped", "key exists (use --replace)")
             else:

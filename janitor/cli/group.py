@@ -5,14 +5,17 @@ The command-line contract (commands, exit codes) is described in docs/architectu
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 import click
 import structlog
 
 from janitor import __version__
+from janitor.adapters.redis.connection import PASSWORD_SOURCES
 from janitor.app.context import AppContext
 from janitor.config.settings import load_settings
 from janitor.core.logs import configure_logging, get_logger, new_run_id
@@ -24,6 +27,9 @@ _FORMAT_HELP = {
     ("text", "json", "html", "csv"): " html: one self-contained page; csv: top keys and plan.",
     ("text", "json", "csv"): " csv: one row per sample.",
 }
+_credentials: dict[str, Any] = {}
+"""``--username`` / ``--password-file`` of the command being run (kept aside so that every
+command's signature stays the four common options)."""
 
 
 def _remember_format(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -74,10 +80,25 @@ def _add_common_options(command: F, formats: Sequence[str]) -> F:
             type=click.Choice(["debug", "info", "warning", "error"]),
             help="Log level (logs go to stderr).",
         ),
+        click.option("--username", help="ACL user name [redis.username]."),
+        click.option(
+            "--password-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="File whose first line is the Redis password (mode 0600 or stricter); "
+            "or set $JANITOR_REDIS__PASSWORD.",
+        ),
     ]
+
+    @functools.wraps(command)
+    def with_credentials(*args: Any, **kwargs: Any) -> Any:
+        _credentials["username"] = kwargs.pop("username")
+        _credentials["password_file"] = kwargs.pop("password_file")
+        return command(*args, **kwargs)
+
+    wrapped: Any = with_credentials
     for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+        wrapped = decorator(wrapped)
+    return cast(F, wrapped)
 
 
 def prepare(
@@ -92,9 +113,11 @@ def prepare(
     configure_logging()
     layered: dict[str, Any] = dict(overrides or {})
     layered.setdefault("redis", {})["urls"] = list(urls) or None
+    layered["redis"].update(_credentials)
     layered.setdefault("logging", {})["level"] = log_level
     settings = load_settings(config_path, layered)
     configure_logging(settings.logging.level, settings.logging.format)
+    warn_password_in_urls(urls)
     run_id = new_run_id()
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(run_id=run_id)
@@ -105,6 +128,22 @@ def prepare(
 @click.version_option(__version__, prog_name="redis-janitor")
 def cli() -> None:
     """Keep Redis able to BGSAVE: measure fork headroom, find and clean stale big keys."""
+
+
+def warn_password_in_urls(urls: tuple[str, ...]) -> None:
+    """Warn (once per process) when a ``--url`` carries a password: ``ps`` shows it."""
+    if _warned or not any(urlsplit(url).password for url in urls):
+        return
+    _warned.append(True)
+    log.warning(
+        "password.in_command_line",
+        message="a password inside --url is visible to other users of this host (ps, "
+        "/proc/PID/cmdline) for the whole run",
+        hint=f"use {PASSWORD_SOURCES} instead",
+    )
+
+
+_warned: list[bool] = []
 
 
 def requested_format() -> str:

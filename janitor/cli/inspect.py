@@ -26,6 +26,7 @@ from janitor.cli.render.config import render_config, settings_document
 from janitor.cli.render.headroom import render_headroom, render_headroom_section
 from janitor.cli.render.report import render_report
 from janitor.cli.report_files import write_report_file
+from janitor.cli.rules import DB_INDEX
 from janitor.core.errors import ExitCode, JanitorError, UsageError
 from janitor.core.logs import get_logger
 
@@ -40,9 +41,10 @@ log = get_logger(__name__)
     help="html/csv: write here instead of stdout.",
 )
 @click.option("--top", type=click.IntRange(min=0), help="How many largest keys to list [50].")
-@click.option("--match", help="Only keys matching this SCAN glob.")
+@click.option("--match", multiple=True, help="Only keys matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Leave out keys matching this glob (repeatable).")
 @click.option("--type", "key_type", help="Only keys of this type (string, hash, list, ...).")
-@click.option("--db", "dbs", type=int, multiple=True, help="Only this DB (repeatable).")
+@click.option("--db", "dbs", type=DB_INDEX, multiple=True, help="Only this DB (repeatable).")
 @click.option("--count", type=click.IntRange(min=1), help="SCAN COUNT hint [1000].")
 @click.option("--samples", type=click.IntRange(min=0), help="MEMORY USAGE SAMPLES [5].")
 @click.option("--pause", help="Pause between batches, e.g. 10ms (throttle).")
@@ -53,7 +55,8 @@ def report(
     log_level: str | None,
     output: Path | None,
     top: int | None,
-    match: str | None,
+    match: tuple[str, ...],
+    exclude: tuple[str, ...],
     key_type: str | None,
     dbs: tuple[int, ...],
     count: int | None,
@@ -69,6 +72,7 @@ def report(
         {
             "scan": {
                 "match": match,
+                "exclude": exclude,
                 "type": key_type,
                 "dbs": list(dbs) or None,
                 "count": count,

@@ -35,8 +35,8 @@ def _confirm_rescue(target: RedisTarget) -> None:
         failed = read_persistence_state(target.client()).last_bgsave_failed
     if failed:
         click.confirm(
-            f"rescue {target.display}: lift the write block, free memory by policy, BGSAVE and "
-            "restore the settings?",
+            f"rescue {target.display}: lift the write block, free memory by policy, BGSAVE and put "
+            "the settings back?",
             abort=True,
             err=True,
         )

@@ -15,6 +15,8 @@ from janitor.core.errors import UsageError
 from janitor.core.units import parse_duration, parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
+DB_INDEX = click.IntRange(min=0)
+"""A ``--db`` value: a logical database number (checked against the server when scanning)."""
 
 
 def _parsed(parse: Any, flag: str, text: str | None) -> Any:
@@ -34,9 +36,10 @@ def adhoc_policy(
     action: str | None,
     expire_in: str | None,
     goal: str | None,
+    exclude: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The ``policy`` overrides for ad-hoc rule flags (empty when none are given)."""
-    filters_given = bool(match or min_size or min_idle or key_types or expire_in)
+    filters_given = bool(match or exclude or min_size or min_idle or key_types or expire_in)
     if action is None:
         if filters_given:
             raise UsageError("ad-hoc rule flags need --action expire|archive|delete")
@@ -45,14 +48,21 @@ def adhoc_policy(
         raise UsageError("--action needs --match GLOB (use --match '*' to mean every key)")
     if (action == "expire") != (expire_in is not None):
         raise UsageError("--expire-in goes with --action expire, and --action expire needs it")
+    ttl = _parsed(parse_duration, "--expire-in", expire_in)
+    if ttl is not None and ttl <= 0:
+        raise UsageError(
+            "--expire-in: must be more than 0 (a TTL of 0 deletes the key at once; "
+            "for that use --action delete)"
+        )
     rule: dict[str, Any] = {
         "name": "command-line",
         "match": list(match),
+        "exclude": list(exclude) or None,
         "min_size": _parsed(parse_size, "--min-size", min_size),
         "min_idle": _parsed(parse_duration, "--min-idle", min_idle),
         "types": list(key_types) or None,
         "action": action,
-        "expire_in": _parsed(parse_duration, "--expire-in", expire_in),
+        "expire_in": ttl,
     }
     return {"rules": [{k: v for k, v in rule.items() if v is not None}], "goal": goal or "all"}
 
@@ -71,6 +81,9 @@ def rule_options(command: F) -> F:
     together as one ``rule_flags: RuleFlags`` argument."""
     decorators = [
         click.option("--match", multiple=True, help="Ad-hoc rule: key glob (repeatable)."),
+        click.option(
+            "--exclude", multiple=True, help="Ad-hoc rule: glob that vetoes it (repeatable)."
+        ),
         click.option("--min-size", help="Ad-hoc rule: at least this size, e.g. 1MiB."),
         click.option("--min-idle", help="Ad-hoc rule: idle at least this long, e.g. 30d."),
         click.option("--type", "key_types", multiple=True, help="Ad-hoc rule: only this type."),
@@ -81,7 +94,9 @@ def rule_options(command: F) -> F:
         click.option(
             "--archive-dir", type=click.Path(path_type=Path), help="Override archive.dir."
         ),
-        click.option("--db", "dbs", type=int, multiple=True, help="Only this DB (repeatable)."),
+        click.option(
+            "--db", "dbs", type=DB_INDEX, multiple=True, help="Only this DB (repeatable)."
+        ),
     ]
 
     @functools.wraps(command)
@@ -100,6 +115,7 @@ class RuleFlags:
     """The ad-hoc rule flags of one ``run`` or ``rescue`` invocation, as typed."""
 
     match: tuple[str, ...]
+    exclude: tuple[str, ...]
     min_size: str | None
     min_idle: str | None
     key_types: tuple[str, ...]
@@ -118,6 +134,7 @@ class RuleFlags:
             self.action,
             self.expire_in,
             goal,
+            self.exclude,
         )
         return {
             "policy": policy,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from janitor.adapters.prometheus import publish_textfile
 from janitor.adapters.redis.connection import targets_from_settings
@@ -15,6 +16,7 @@ from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.journal_lines import failure_noted
 from janitor.cli.output import emit
 from janitor.cli.progress import scan_progress
+from janitor.cli.render.plan import render_plan_preview
 from janitor.cli.render.rescue import render_run_with_rescue
 from janitor.cli.render.run import render_restore
 from janitor.cli.rules import RuleFlags, require_consent, rule_options
@@ -27,8 +29,10 @@ log = get_logger(__name__)
 
 
 def _confirm_plan(plan: Plan) -> None:
+    """On a terminal: show what the plan does (largest keys, per rule, caps, time), then ask."""
+    render_plan_preview(plan, Console(stderr=True))
     click.confirm(
-        f"{len(plan.actions)} actions on {format_bytes(plan.planned_bytes)} planned; go ahead?",
+        f"{len(plan.actions):,} actions on {format_bytes(plan.planned_bytes)} planned; go ahead?",
         abort=True,
         err=True,
     )
@@ -102,7 +106,8 @@ def _publish_metrics(textfile: Path, cleanup: Cleanup) -> None:
 @cli.command()
 @common_options
 @click.argument("archive", type=click.Path(path_type=Path, exists=True))
-@click.option("--match", help="Only keys matching this glob.")
+@click.option("--match", multiple=True, help="Only keys matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Leave out keys matching this glob (repeatable).")
 @click.option("--replace", is_flag=True, help="Overwrite keys that exist.")
 @click.option("--dry-run", is_flag=True, help="Say what would be restored; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask (required without a terminal).")
@@ -112,7 +117,8 @@ def restore(
     fmt: str,
     log_level: str | None,
     archive: Path,
-    match: str | None,
+    match: tuple[str, ...],
+    exclude: tuple[str, ...],
     replace: bool,
     dry_run: bool,
     yes: bool,
@@ -127,7 +133,9 @@ def restore(
     if ask:
         click.confirm(f"restore {archive} into {target.display}?", abort=True, err=True)
     try:
-        summary = restore_archives(target, archive, match=match, replace=replace, dry_run=dry_run)
+        summary = restore_archives(
+            target, archive, match=match, exclude=exclude, replace=replace, dry_run=dry_run
+        )
     finally:
         target.close()
     emit({"schema_version": 1, **summary.to_dict()}, app.fmt, render_restore)

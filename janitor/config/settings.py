@@ -2,13 +2,15 @@
 
 Precedence, highest first: command-line flags, environment (``JANITOR_SCAN__COUNT=500``),
 the TOML file (``--config FILE`` or ``$JANITOR_CONFIG``), then defaults. The Redis password may
-also come from ``redis.password_file`` or systemd's ``$CREDENTIALS_DIRECTORY/redis-password``.
+also come from ``redis.password_file`` (``--password-file``; refused when the group or others may
+read it) or systemd's ``$CREDENTIALS_DIRECTORY/redis-password``.
 Every section rejects unknown keys, so a typo is an error rather than a silently ignored option.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -20,6 +22,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -98,6 +101,15 @@ class RedisSettings(Section):
         return urls
 
 
+def _one_or_more(value: Any) -> Any:
+    """Accept one glob as a list of one (``match = "cache:*"`` as before); empty means unset."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple) and not value:
+        return None
+    return value
+
+
 class ScanSettings(Section):
     """How the keyspace is walked."""
 
@@ -105,7 +117,12 @@ class ScanSettings(Section):
     samples: int = Field(
         default=5, ge=0, description="MEMORY USAGE SAMPLES (0 walks whole values: slow)."
     )
-    match: str | None = Field(default=None, description="SCAN MATCH glob.")
+    match: Annotated[list[str] | None, BeforeValidator(_one_or_more)] = Field(
+        default=None, description="Only keys matching one of these globs (one: SCAN MATCH)."
+    )
+    exclude: Annotated[list[str] | None, BeforeValidator(_one_or_more)] = Field(
+        default=None, description="Leave out keys matching any of these globs."
+    )
     type: str | None = Field(default=None, description="SCAN TYPE filter (string, hash, ...).")
     dbs: list[int] | None = Field(default=None, description="Only these DBs (default: all).")
     pause: Seconds = Field(default=0.0, description="Pause between probe batches (throttle).")
@@ -305,6 +322,12 @@ class Settings(BaseSettings):
     service: ServiceSettings = ServiceSettings()
     metrics: MetricsSettings = MetricsSettings()
     history: HistorySettings = HistorySettings()
+    _config_file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def config_file(self) -> Path | None:
+        """The TOML file these settings were read from (None: defaults, environment, flags)."""
+        return self._config_file
 
     @classmethod
     def settings_customise_sources(
@@ -351,6 +374,7 @@ def load_settings(
         _toml_path.reset(toml_token)
         _environ.reset(environ_token)
     _resolve_password(settings, environ)
+    settings._config_file = path
     return settings
 
 
@@ -421,6 +445,8 @@ def _resolve_password(settings: Settings, environ: Mapping[str, str]) -> None:
         if credential.is_file():
             candidates.append(("CREDENTIALS_DIRECTORY", credential))
     for field, path in candidates:
+        if field == "redis.password_file":
+            _refuse_shared_file(field, path)
         try:
             first_line = path.read_text(encoding="utf-8").splitlines()
         except OSError as error:
@@ -428,3 +454,21 @@ def _resolve_password(settings: Settings, environ: Mapping[str, str]) -> None:
         if not first_line or not first_line[0]:
             raise ConfigError([f"{field}: {path} is empty"])
         settings.redis.password = SecretStr(first_line[0])
+
+
+def _refuse_shared_file(field: str, path: Path) -> None:
+    """Refuse a password file that the group or others may read, as an archive dir is refused.
+
+    systemd credentials are not checked: systemd hands them over in a private directory.
+    """
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError as error:
+        raise ConfigError([f"{field}: cannot read {path}: {error.strerror}"]) from None
+    if mode & 0o077:
+        raise ConfigError(
+            [
+                f"{field}: {path} has mode {mode:04o}, so other users can read the password; "
+                f"chmod 600 {path}"
+            ]
+        )

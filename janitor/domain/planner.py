@@ -45,11 +45,38 @@ class Plan:
     actions: list[PlannedAction] = field(default_factory=list)
     left_out_by_caps: int = 0
     candidates: int = 0
+    left_out_by_max_keys: int = 0
+    left_out_by_max_bytes: int = 0
+    beyond_max_candidates: int = 0
+    """Matching keys the collector dropped (lower-scored, over policy.max_candidates)."""
+    actions_per_second: float = 0.0
 
     @property
     def planned_bytes(self) -> int:
         """Bytes (at judgment) of every planned action."""
         return sum(item.record.size_bytes for item in self.actions)
+
+    @property
+    def matching_keys(self) -> int:
+        """Keys some rule acts on: the candidates kept plus those over max_candidates."""
+        return self.candidates + self.beyond_max_candidates
+
+    @property
+    def estimated_seconds(self) -> float:
+        """How long the actions take at the rate limit (0 when no rate is known)."""
+        if not self.actions_per_second:
+            return 0.0
+        return len(self.actions) / self.actions_per_second
+
+    def rule_totals(self) -> list[tuple[str, str, int, int]]:
+        """(rule, action, keys, bytes) planned per rule and action, largest bytes first."""
+        totals: dict[tuple[str, str], list[int]] = {}
+        for item in self.actions:
+            entry = totals.setdefault((item.rule, item.action), [0, 0])
+            entry[0] += 1
+            entry[1] += item.record.size_bytes
+        ordered = sorted(totals.items(), key=lambda entry: -entry[1][1])
+        return [(rule, action, keys, size) for (rule, action), (keys, size) in ordered]
 
     def summary(self) -> dict[str, object]:
         """The plan's figures for reports and logs."""
@@ -58,9 +85,17 @@ class Plan:
             "need_to_free_bytes": self.need_to_free_bytes,
             "target_bytes": self.target_bytes,
             "candidates": self.candidates,
+            "matching_keys": self.matching_keys,
             "planned_actions": len(self.actions),
             "planned_bytes": self.planned_bytes,
             "left_out_by_caps": self.left_out_by_caps,
+            "left_out": {
+                "max_keys": self.left_out_by_max_keys,
+                "max_bytes": self.left_out_by_max_bytes,
+                "max_candidates": self.beyond_max_candidates,
+            },
+            "actions_per_second": self.actions_per_second,
+            "estimated_seconds": round(self.estimated_seconds, 1),
         }
 
 
@@ -113,7 +148,14 @@ def make_plan(
     target = 0
     if goal == "headroom" and need_to_free_bytes > 0:
         target = need_to_free_bytes + policy.headroom_margin_bytes
-    plan = Plan(goal, need_to_free_bytes, target, now, candidates=len(ordered))
+    plan = Plan(
+        goal,
+        need_to_free_bytes,
+        target,
+        now,
+        candidates=len(ordered),
+        actions_per_second=policy.actions_per_second,
+    )
     if goal == "headroom" and target == 0:
         return plan
     chosen: list[PlannedAction] = []
@@ -126,6 +168,10 @@ def make_plan(
         over_bytes = policy.max_bytes and chosen_bytes + size > policy.max_bytes
         if over_keys or over_bytes:
             plan.left_out_by_caps += 1
+            if over_keys:
+                plan.left_out_by_max_keys += 1
+            else:
+                plan.left_out_by_max_bytes += 1
             continue
         chosen.append(item)
         chosen_bytes += size

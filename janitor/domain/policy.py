@@ -12,7 +12,7 @@ idle time in seconds (LRU instances) or ``255 - OBJECT FREQ`` (LFU instances), a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -93,6 +93,24 @@ class Judgment:
     def action(self) -> str:
         """The action to take; ``keep`` when no rule matched or the key is protected."""
         return "keep" if self.rule is None or self.protected else self.rule.action
+
+
+KeyFilter = Callable[[bytes], bool]
+
+
+def key_filter(match: list[str] | None, exclude: list[str] | None) -> KeyFilter | None:
+    """A predicate keeping keys that match one of ``match`` (None: any) and none of
+    ``exclude``; None when there is nothing to filter."""
+    if not match and not exclude:
+        return None
+    includes, excludes = list(match or []), list(exclude or [])
+
+    def keep(key: bytes) -> bool:
+        if includes and not any_glob_matches(includes, key):
+            return False
+        return not any_glob_matches(excludes, key)
+
+    return keep
 
 
 def rule_matches(rule: RuleSettings, record: KeyRecord) -> bool:

@@ -272,6 +272,9 @@ def test_once_under_journald_masks_the_password_everywhere(
 
     assert completed.returncode == 0
     lines = log_path.read_text().splitlines()
+    url_warning = [line for line in lines if '"password.in_command_line"' in line]
+    assert len(url_warning) == 1 and url_warning[0].startswith("<4>{")  # --url has a password
+    lines.remove(url_warning[0])
     assert lines and all(line.startswith("<6>{") for line in lines)  # journald priorities
     metrics = textfile.read_text()
     assert f'instance="redis://:***@127.0.0.1:{server.port}"' in metrics

@@ -77,6 +77,7 @@ def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
 
 def test_password_from_file_and_from_systemd_credentials(tmp_path: Path) -> None:
     secret_file = write(tmp_path / "pw", "s3cret\n")
+    secret_file.chmod(0o600)
     config = write(tmp_path / "j.toml", f'[redis]\npassword_file = "{secret_file}"\n')
     assert load_settings(config, environ={}).redis_password() == "s3cret"
     credentials = tmp_path / "creds"
@@ -122,3 +123,14 @@ def test_a_url_is_named_with_its_password_masked_even_when_it_does_not_parse() -
     assert problem.startswith("redis.urls: ")
     assert "redis://u:***@h:99999/x: the port must be a number between 1 and 65535" in problem
     assert "pw1" not in problem
+
+
+def test_a_password_file_others_may_read_is_refused(tmp_path: Path) -> None:
+    secret_file = write(tmp_path / "pw", "s3cret\n")
+    for mode in (0o640, 0o604):
+        secret_file.chmod(mode)
+        with pytest.raises(ConfigError, match=rf"redis.password_file: .* has mode {mode:04o}"):
+            load_settings(None, {"redis": {"password_file": secret_file}}, environ={})
+    secret_file.chmod(0o400)
+    settings = load_settings(None, {"redis": {"password_file": secret_file}}, environ={})
+    assert settings.redis_password() == "s3cret"

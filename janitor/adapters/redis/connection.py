@@ -109,17 +109,46 @@ def permission_needed(command: str) -> str:
     return f"+{command.lower()}"
 
 
+PASSWORD_SOURCES = (
+    "--password-file FILE, $JANITOR_REDIS__PASSWORD or the systemd credential redis-password"
+)
+_AUTH_PREFIXES = ("NOAUTH", "WRONGPASS")
+_PASSWORD_REQUIRED = ("HELLO must be called", "NOAUTH", "Authentication required")
+
+
+def authentication_error(message: str, display: str) -> RedisPermissionError:
+    """'password required' or 'wrong password', told apart, each with what to do (exit 77).
+
+    Redis's own wording ("HELLO must be called with the client already authenticated…",
+    "invalid username-password pair…") is left out: it names the protocol, not the fix.
+    """
+    if any(marker in message for marker in _PASSWORD_REQUIRED):
+        return RedisPermissionError(
+            f"Redis at {display} requires a password and none was given",
+            hint=f"give it with {PASSWORD_SOURCES} (and --username for an ACL user)",
+        )
+    return RedisPermissionError(
+        f"Redis at {display} rejected the credentials: wrong password, "
+        "or the user does not exist or is disabled",
+        hint=f"check --username / redis.username and the password ({PASSWORD_SOURCES})",
+    )
+
+
+def is_permission_error(error: redis.RedisError) -> bool:
+    """True for an ACL refusal, also one that discarded a MULTI/EXEC transaction."""
+    return isinstance(error, redis.exceptions.NoPermissionError) or (
+        isinstance(error, redis.ResponseError) and "NOPERM" in str(error)
+    )
+
+
 def translate_redis_error(error: redis.RedisError, display: str) -> Exception:
     """Map a redis-py error to the JanitorError an operator understands, or return it as is."""
     message = str(error)
-    if isinstance(error, redis.AuthenticationError):
-        return RedisPermissionError(
-            f"Redis at {display} refused the credentials: {message}",
-            hint="check redis.username and the password (redis.password_file or credentials)",
-        )
+    if isinstance(error, redis.AuthenticationError) or message.startswith(_AUTH_PREFIXES):
+        return authentication_error(message, display)
     if isinstance(error, redis.ConnectionError | redis.TimeoutError):
         return RedisUnavailableError(f"cannot reach Redis at {display}: {message}")
-    if isinstance(error, redis.exceptions.NoPermissionError):
+    if is_permission_error(error):
         found = _NOPERM_COMMAND.search(message)
         command = found.group(1) if found else "a command"
         rule = permission_needed(command) if found else "the missing permission"

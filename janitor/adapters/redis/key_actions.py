@@ -42,7 +42,12 @@ from janitor.adapters.redis.action_outcome import (
     KeyChangedError,
     read_proto_max_bulk_len,
 )
-from janitor.adapters.redis.connection import RedisTarget, translate_redis_error
+from janitor.adapters.redis.connection import (
+    RedisTarget,
+    is_permission_error,
+    redis_errors,
+    translate_redis_error,
+)
 from janitor.adapters.redis.key_writes import commit_watched, pexpire_command, unlink_command
 from janitor.core.keynames import escape_key
 from janitor.core.logs import get_logger
@@ -102,11 +107,13 @@ class KeyActor:
         self._touches = touches if not self._no_touch else None
         self.archive_failure: tuple[str, str] | None = None
         """Where and why the archive could not be written; archiving stops then."""
+        self._transactions_checked: set[int] = set()
 
     def act(self, item: PlannedAction, *, dry_run: bool) -> ActionOutcome:
         """Carry out ``item`` unless ``dry_run``; Redis refusals become ``failed`` outcomes."""
         if dry_run:
             return ActionOutcome(item, "planned", "dry run")
+        self._check_transactions(item.record.db)
         if self.archive_failure is not None and self._needs_archive(item):
             return ActionOutcome(item, "skipped", f"not tried: {ARCHIVE_UNWRITABLE}")
         if self._hooks.before_check is not None:
@@ -120,6 +127,8 @@ class KeyActor:
         ) as error:
             raise translate_redis_error(error, self._target.display) from None
         except redis.RedisError as error:
+            if is_permission_error(error):  # the user lacks a rule: every key would fail alike
+                raise translate_redis_error(error, self._target.display) from None
             outcome = ActionOutcome(item, "failed", str(error))
         except OSError as error:
             outcome = ActionOutcome(item, "failed", f"archive write failed: {error.strerror}")
@@ -149,6 +158,29 @@ class KeyActor:
         if self._archive is not None and self._archive.path is None:
             where = str(self._archive.directory)  # the file held nothing and was removed
         return f"archive {where} could not be written: {reason}; {kept} keys were not deleted"
+
+    def _check_transactions(self, db: int) -> None:
+        """Run an empty MULTI/EXEC once per DB before the first action.
+
+        A user refused MULTI would otherwise see each action's command run at once, outside
+        the WATCHed transaction that guards a key changed since it was judged (Redis answers
+        the MULTI with NOPERM, runs the command, then refuses EXEC): exit 77 before any key.
+        """
+        if db in self._transactions_checked:
+            return
+        pool = self._target.client(db).connection_pool
+        connection = pool.get_connection()
+        try:
+            with redis_errors(self._target.display):
+                for command in ("MULTI", "EXEC"):
+                    connection.send_command(command)
+                    connection.read_response()
+        except BaseException:
+            connection.disconnect()  # a half-open transaction must not go back to the pool
+            raise
+        finally:
+            pool.release(connection)
+        self._transactions_checked.add(db)
 
     def _act(self, item: PlannedAction) -> ActionOutcome:
         key = item.record.key
@@ -287,7 +319,8 @@ class KeyActor:
         event = {
             "done": {"delete": "key.deleted", "expire": "key.expired", "archive": "key.archived"},
         }.get(outcome.result, {}).get(item.action, f"key.{outcome.result}")
-        log.info(
+        level = log.warning if outcome.result == "failed" else log.info
+        level(
             event,
             db=item.record.db,
             key=escape_key(item.record.key),

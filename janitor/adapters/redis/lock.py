@@ -14,6 +14,7 @@ lock is skipped and logged: the rescue must still run, guarded by the local lock
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import fcntl
 import hashlib
@@ -32,7 +33,7 @@ import redis
 from janitor.adapters.redis import writer
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.config.settings import Settings
-from janitor.core.errors import LockHeldError, WritesRefusedError
+from janitor.core.errors import LockHeldError, RedisPermissionError, WritesRefusedError
 from janitor.core.logs import get_logger
 
 log = get_logger(__name__)
@@ -40,6 +41,13 @@ log = get_logger(__name__)
 LOCK_KEY = b"redis-janitor:lock"
 LOCK_WRITES_IN_DRY_RUN = False
 """``dry_run`` for the lock's writes: the lock is taken in dry runs too (see the writer)."""
+_CHECK_LINES = {"2": "del", "3": "get", "4": "pexpire"}
+"""Which command each line of the writer's check script runs (a refusal names the line)."""
+ACL_CHECK_KEY = b"redis-janitor:lock:acl-check"
+"""Never written: the check script DELetes it to prove the release script may DEL."""
+LOCK_RULES = ("+set", "+get", "+eval", "+pexpire", "+del")
+"""The ACL rules the run lock needs (SET NX, then EVAL of scripts running GET/PEXPIRE/DEL)."""
+_SCRIPT_REFUSED = "can't run this command or subcommand"
 
 
 @dataclass
@@ -177,6 +185,7 @@ class RedisLock:
                 f"another run holds the Redis lock for {self.display} (held by {who})",
                 hint=f"it expires within {self.ttl_ms // 1000}s unless its owner renews it",
             )
+        self._check_scripting()
         self._held = True
         context = contextvars.copy_context()  # keeps run_id/instance on the renewal's log events
         self._thread = threading.Thread(
@@ -203,6 +212,36 @@ class RedisLock:
         if taken:
             log.warning("lock.taken_over", dead_holder=holder.decode(errors="replace"))
         return taken
+
+    def _check_scripting(self) -> None:
+        """Run every command the renew and release scripts run (EVAL → GET, PEXPIRE, DEL of a
+        key that never exists) once now, so a user who lacks one is told at the start (exit 77)
+        instead of leaving the lock behind to expire."""
+        try:
+            with redis_errors(self.display):
+                writer.lock_check_scripts(
+                    self.client,
+                    LOCK_KEY,
+                    ACL_CHECK_KEY,
+                    self.token,
+                    self.ttl_ms,
+                    dry_run=LOCK_WRITES_IN_DRY_RUN,
+                )
+        except (RedisPermissionError, redis.ResponseError) as error:
+            with contextlib.suppress(redis.RedisError):  # ours, set with NX a moment ago
+                writer.lock_expire_now(
+                    self.client, LOCK_KEY, self.token, dry_run=LOCK_WRITES_IN_DRY_RUN
+                )
+            if isinstance(error, RedisPermissionError) or _SCRIPT_REFUSED not in str(error):
+                raise
+            line = re.search(r"@user_script:(\d+)", str(error))
+            command = _CHECK_LINES.get(line.group(1) if line else "", "")
+            rule = f"+{command}" if command else " ".join(LOCK_RULES)
+            raise RedisPermissionError(
+                f"Redis at {self.display} refused {command or 'a command'!r} inside the run "
+                "lock's script for this user (the lock runs SET, then EVAL of GET, PEXPIRE, DEL)",
+                hint=f"grant it with: ACL SETUSER <user> {rule}",
+            ) from None
 
     def release(self) -> None:
         """Stop renewing and delete the key if it still holds our token."""

@@ -32,6 +32,7 @@ from janitor.adapters.redis.sampler import ServerSampler
 from janitor.config.settings import ScanSettings
 from janitor.domain.cpu_budget import CpuBudgetController
 from janitor.domain.keys import KeyRecord
+from janitor.domain.policy import KeyFilter, key_filter
 from janitor.domain.server import IdleMetric
 
 __all__ = ["KeyRecord", "KeyspaceScanner", "ProgressCallback", "ScanOptions", "cyclic_gc_paused"]
@@ -47,14 +48,24 @@ class ScanOptions:
     type: str | None = None
     pause_seconds: float = 0.0
     max_server_cpu: float | None = None
+    keep: KeyFilter | None = None
+    """Client-side filter applied to SCAN's keys before probing (several globs, excludes)."""
 
     @classmethod
     def from_settings(cls, settings: ScanSettings) -> ScanOptions:
-        """Build options from the ``[scan]`` section."""
+        """Build options from the ``[scan]`` section.
+
+        One ``match`` glob goes to the server as SCAN MATCH; several (or any ``exclude``) are
+        filtered here on one SCAN pass, since a pass per glob would walk the keyspace again for
+        each and find keys matching two globs twice.
+        """
+        server_side = settings.match[0] if settings.match and len(settings.match) == 1 else None
+        client_side = settings.match if server_side is None else None
         return cls(
             count=settings.count,
             samples=settings.samples,
-            match=settings.match.encode() if settings.match is not None else None,
+            match=server_side.encode() if server_side is not None else None,
+            keep=key_filter(client_side, settings.exclude),
             type=settings.type,
             pause_seconds=settings.pause,
             max_server_cpu=settings.max_server_cpu if settings.max_server_cpu < 1 else None,
@@ -117,6 +128,14 @@ class KeyspaceScanner:
         options = self._options
         return pack_scan(cursor, count or options.count, options.match, options.type)
 
+    def _kept(self, reply: tuple[int, list[bytes]]) -> tuple[int, list[bytes]]:
+        """SCAN's reply with the keys the client-side filter leaves out removed."""
+        keep = self._options.keep
+        if keep is None:
+            return reply
+        cursor, keys = reply
+        return cursor, [key for key in keys if keep(key)]
+
     def _batch_done(self, keys: int) -> None:
         if self._progress is not None:
             self._progress(keys)
@@ -132,7 +151,7 @@ class KeyspaceScanner:
         """
         with RawConnection(client) as wire:
             wire.send(self._scan_command(0), 1)
-            cursor, keys = scan_reply(wire.read(1)[0])
+            cursor, keys = self._kept(scan_reply(wire.read(1)[0]))
             in_flight: list[bytes] = []
             while True:
                 more = cursor != 0
@@ -147,7 +166,7 @@ class KeyspaceScanner:
                 if not owed:
                     return
                 in_flight = keys
-                cursor, keys = scan_reply(wire.read(1)[0]) if more else (0, [])
+                cursor, keys = self._kept(scan_reply(wire.read(1)[0])) if more else (0, [])
 
     def _scan_paced(self, client: redis.Redis, db: int, budget: float) -> Iterator[list[KeyRecord]]:
         """Throttled: one batch at a time, spaced so the scan's server CPU stays in budget."""
@@ -161,7 +180,7 @@ class KeyspaceScanner:
                 self._sleep(pacing.delay(self._clock()))
                 pacing.batch_started(self._clock(), sampler.read())
                 wire.send(self._scan_command(cursor, pacing.count), 1)
-                cursor, keys = scan_reply(wire.read(1)[0])
+                cursor, keys = self._kept(scan_reply(wire.read(1)[0]))
                 if keys:
                     wire.send(self._packer.pack(keys), PROBES_PER_KEY * len(keys))
                     replies = wire.read(PROBES_PER_KEY * len(keys))
@@ -176,14 +195,15 @@ class KeyspaceScanner:
         """The plain loop: SCAN, then ``self.probe`` on the keys, one batch at a time."""
         cursor = 0
         while True:
-            cursor, keys = client.scan(
+            cursor, found = client.scan(
                 cursor=cursor,
                 match=self._options.match,
                 count=self._options.count,
                 _type=self._options.type,
             )
+            keys = self._kept((cursor, cast(list[bytes], found)))[1]
             if keys:
-                yield self.probe(client, db, cast(list[bytes], keys))
+                yield self.probe(client, db, keys)
                 self._batch_done(len(keys))
             if cursor == 0:
                 return

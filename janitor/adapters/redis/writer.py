@@ -21,6 +21,14 @@ LOCK_RENEW_SCRIPT = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
+LOCK_CHECK_SCRIPT = """
+redis.call('del', KEYS[2])
+local held = redis.call('get', KEYS[1])
+if held == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+"""Runs each command the renew and release scripts run (DEL of a key that never exists), so a
+user who lacks one is refused at the start; line numbers matter to the lock's error message."""
 LOCK_RELEASE_SCRIPT = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -86,3 +94,23 @@ def lock_release(client: redis.Redis, key: bytes, token: bytes, *, dry_run: bool
     refuse_in_dry_run("the lock's DEL", dry_run=dry_run)
     reply: Any = client.eval(LOCK_RELEASE_SCRIPT, 1, key, token)
     return bool(reply)
+
+
+def lock_check_scripts(
+    client: redis.Redis,
+    key: bytes,
+    absent_key: bytes,
+    token: bytes,
+    ttl_ms: int,
+    *,
+    dry_run: bool,
+) -> None:
+    """EVAL the lock's check script (see LOCK_CHECK_SCRIPT); refusals raise."""
+    refuse_in_dry_run("the lock's script check", dry_run=dry_run)
+    client.eval(LOCK_CHECK_SCRIPT, 2, key, absent_key, token, ttl_ms)
+
+
+def lock_expire_now(client: redis.Redis, key: bytes, token: bytes, *, dry_run: bool) -> None:
+    """Let our own just-taken lock lapse at once (``SET key token XX PX 1``: needs only +set)."""
+    refuse_in_dry_run("the lock's SET XX", dry_run=dry_run)
+    client.set(key, token, xx=True, px=1)

@@ -33,11 +33,16 @@ class RescueOutcome:
     persistence_after: dict[str, Any] | None = None
     interrupted: bool = False
     error: str | None = None
+    error_exit_code: int | None = None
+    """The exit code of the error that stopped the rescue (77: an ACL rule is missing)."""
     advice: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        """0 only when writes are accepted with the original settings after a good save, else 2."""
+        """0 only when writes are accepted with the original settings after a good save, else 2
+        (77 when an ACL refusal stopped it: the user lacks a rule)."""
+        if self.error_exit_code == ExitCode.NO_PERMISSION:
+            return int(ExitCode.NO_PERMISSION)
         saved = self.bgsave_status in ("ok", "not_needed")
         accepted = self.misconf_after is False
         fine = saved and accepted and self.config_restored and not self.interrupted
@@ -95,6 +100,12 @@ def summary_lines(outcome: RescueOutcome) -> list[str]:
     )
     if outcome.bgsave_status == "not_needed":
         headline = f"{outcome.instance}: the last background save succeeded; nothing to rescue"
+    elif outcome.dry_run:
+        headline = (
+            f"{outcome.instance}: dry run, nothing changed — a rescue would lift the write "
+            "block, free memory by policy (first round in the plan above), BGSAVE, and the "
+            f"settings would be put back ({settings_text})"
+        )
     elif outcome.exit_code == 0:
         headline = (
             f"{outcome.instance}: rescued — BGSAVE ok, writes accepted, settings restored "

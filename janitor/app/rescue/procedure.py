@@ -22,7 +22,12 @@ from janitor.adapters.files.rescue_record import (
     record_originals,
 )
 from janitor.adapters.host.locality import url_is_local
-from janitor.adapters.redis.connection import RedisTarget, redis_errors
+from janitor.adapters.redis.connection import (
+    RedisTarget,
+    is_permission_error,
+    redis_errors,
+    translate_redis_error,
+)
 from janitor.adapters.redis.info import read_persistence_state
 from janitor.app.rescue.diagnosis import Diagnosis, diagnose_misconf
 from janitor.app.rescue.outcome import RescueOutcome, RevertResult, remaining_advice
@@ -40,7 +45,7 @@ from janitor.app.rescue.steps import (
     run_bgsave,
 )
 from janitor.config.settings import Settings
-from janitor.core.errors import JanitorError, RedisPermissionError
+from janitor.core.errors import ExitCode, JanitorError, RedisPermissionError
 from janitor.core.logs import get_logger
 from janitor.domain.persistence import PersistenceState, is_misconf_error
 
@@ -130,7 +135,7 @@ def _rescue(
         outcome.misconf_after = before.writes_refused
         outcome.advice.append(
             "dry run: would record the original settings, lift the write block, free memory "
-            "by policy, BGSAVE and restore the settings"
+            "by policy, BGSAVE and put the settings back"
         )
         return outcome
     record = record_originals(state_dir, instance_key(target.url), original, run_id)
@@ -156,7 +161,12 @@ def _rescue(
             outcome.interrupted = True
             log.warning("rescue.interrupted", signal="SIGTERM")
         except (JanitorError, redis.RedisError) as error:
-            outcome.error = str(error)
+            stopped_by: Exception = error
+            if isinstance(error, redis.RedisError) and is_permission_error(error):
+                stopped_by = translate_redis_error(error, outcome.instance)
+            outcome.error = str(stopped_by)
+            if isinstance(stopped_by, JanitorError):
+                outcome.error_exit_code = int(stopped_by.exit_code)
             log.error("rescue.failed", error=str(error))
         finally:
             guard.hold()
@@ -260,6 +270,10 @@ def _measure_after(outcome: RescueOutcome, client: redis.Redis) -> None:
         outcome.misconf_after = False
     except redis.ResponseError as error:
         outcome.misconf_after = is_misconf_error(error) or None
+        if is_permission_error(error):
+            translated = translate_redis_error(error, outcome.instance)
+            outcome.error = outcome.error or str(translated)
+            outcome.error_exit_code = outcome.error_exit_code or int(ExitCode.NO_PERMISSION)
     except redis.RedisError as error:
         outcome.error = outcome.error or f"cannot read the state after the rescue: {error}"
 

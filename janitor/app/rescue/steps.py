@@ -18,6 +18,7 @@ import redis
 
 from janitor.adapters.files.rescue_record import OriginalSettings
 from janitor.adapters.redis import writer
+from janitor.adapters.redis.connection import is_permission_error
 from janitor.adapters.redis.info import read_config
 from janitor.core.errors import JanitorError
 from janitor.core.logs import get_logger
@@ -66,6 +67,8 @@ def memory_purge(client: redis.Redis, *, dry_run: bool) -> bool:
     try:
         writer.memory_purge(client, dry_run=dry_run)
     except redis.ResponseError as error:
+        if is_permission_error(error):
+            raise
         log.warning("rescue.purge_failed", error=str(error))
         return False
     return True
@@ -122,6 +125,8 @@ def run_bgsave(
     try:
         writer.bgsave(client, dry_run=dry_run)
     except redis.ResponseError as error:
+        if is_permission_error(error):  # not a refused fork: the user lacks +bgsave
+            raise
         if "already in progress" not in str(error):
             log.warning("rescue.bgsave_refused", error=str(error) or "ERR")
             return "refused"

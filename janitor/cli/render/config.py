@@ -10,7 +10,7 @@ from rich.console import Console
 
 from janitor.adapters.redis.connection import mask_url
 from janitor.app.report import SCHEMA_VERSION
-from janitor.config.settings import Settings
+from janitor.config.settings import DEFAULT_CONFIG_PATH, Settings
 
 MASK = "***"
 
@@ -26,7 +26,13 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
 
 def settings_document(settings: Settings) -> dict[str, Any]:
     """Return the ``config check`` JSON document."""
-    return {"schema_version": SCHEMA_VERSION, "valid": True, "settings": masked_settings(settings)}
+    source = settings.config_file
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "valid": True,
+        "config_file": None if source is None else str(source),
+        "settings": masked_settings(settings),
+    }
 
 
 def _toml_value(value: Any) -> str:
@@ -36,6 +42,13 @@ def _toml_value(value: Any) -> str:
 def render_config(document: Mapping[str, Any], console: Console) -> None:
     """Print the effective configuration as TOML (unset options as comments)."""
     lines = ["# effective configuration (valid); secrets are masked"]
+    if document.get("config_file"):
+        lines.append(f"# read from {document['config_file']}")
+    else:
+        lines.append(
+            "# no configuration file (none given, no $JANITOR_CONFIG, none at "
+            f"{DEFAULT_CONFIG_PATH}): using the defaults, with environment and flags on top"
+        )
     for section, options in document["settings"].items():
         lines.append(f"\n[{section}]")
         for name, value in options.items():

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from janitor.cli.render.fit import print_table
 from janitor.core.units import format_bytes
 
 VERDICT_STYLE = {"ok": "green", "warn": "yellow", "critical": "bold red"}
@@ -68,7 +69,7 @@ def render_headroom_section(document: Mapping[str, Any], console: Console) -> No
     console.print(f"[bold]fork headroom[/bold]: {_verdict(document['verdict'])}")
     for line in host_lines(document["host"]):
         console.print(f"  {line}")
-    console.print(instances_table(document["instances"]))
+    print_table(console, instances_table(document["instances"]))
     for entry in document["instances"]:
         for reason in entry["reasons"]:
             console.print(f"  {entry['url']}: {reason}", markup=False, highlight=False)

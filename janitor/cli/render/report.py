@@ -7,7 +7,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from janitor.cli.render.fit import print_table
 from janitor.core.units import format_bytes, format_duration
 
 IDLE_LABELS = {
@@ -52,7 +54,7 @@ def top_keys_table(entries: list[Mapping[str, Any]], title: str = "Largest keys"
         ttl = entry.get("ttl_seconds")
         table.add_row(
             str(entry["db"]),
-            entry["key"],
+            Text(entry["key"]),
             entry["type"],
             format_bytes(entry["bytes"]),
             _staleness(entry),
@@ -79,14 +81,18 @@ def render_report(document: Mapping[str, Any], console: Console) -> None:
     if not document["scanned_keys"]:
         console.print("No keys: the selected databases are empty (or nothing matched).")
         return
-    console.print(top_keys_table(document["top_keys"]))
-    console.print(_tally_table("By DB", "db", [(str(r["db"]), r) for r in document["by_db"]]))
-    console.print(_tally_table("By type", "type", [(r["type"], r) for r in document["by_type"]]))
+    print_table(console, top_keys_table(document["top_keys"]), lead=1)
+    print_table(
+        console, _tally_table("By DB", "db", [(str(r["db"]), r) for r in document["by_db"]])
+    )
+    print_table(
+        console, _tally_table("By type", "type", [(r["type"], r) for r in document["by_type"]])
+    )
     prefixes = [(r["prefix"] or "(no prefix)", r) for r in document["by_prefix"][:PREFIX_ROWS]]
-    console.print(_tally_table("By prefix (largest)", "prefix", prefixes))
+    print_table(console, _tally_table("By prefix (largest)", "prefix", prefixes))
     sizes = [(f"≤ {format_bytes(r['le_bytes'])}", r) for r in document["size_histogram"]]
-    console.print(_tally_table("Size histogram", "size", sizes))
+    print_table(console, _tally_table("Size histogram", "size", sizes))
     idle = [(IDLE_LABELS[k], v) for k, v in document["idle_histogram"].items() if v["keys"]]
-    console.print(_tally_table("Idle time", "idle", idle))
+    print_table(console, _tally_table("Idle time", "idle", idle))
     ttl = [(IDLE_LABELS[k], v) for k, v in document["ttl_buckets"].items()]
-    console.print(_tally_table("TTL", "ttl", ttl))
+    print_table(console, _tally_table("TTL", "ttl", ttl))

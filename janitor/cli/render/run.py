@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from janitor.cli.render.fit import print_table
+from janitor.cli.render.plan import scope_line
 from janitor.core.units import format_bytes
 
 TEXT_ACTION_ROWS = 50
@@ -30,7 +32,7 @@ def render_actions(document: Mapping[str, Any], console: Console) -> None:
             entry["result"],
             Text(entry["reason"]),
         )
-    console.print(table)
+    print_table(console, table, lead=1)
     hidden = len(document["actions"]) - TEXT_ACTION_ROWS
     if hidden > 0:
         _say(console, f"… and {hidden} more (use --format json for all)")
@@ -49,6 +51,8 @@ def render_run(document: Mapping[str, Any], console: Console) -> None:
             f"done {results['done']}, skipped {results['skipped']}, failed {results['failed']}; "
             f"freed (measured) {format_bytes(instance['freed_bytes'])}",
         )
+        if "matching_keys" in plan:
+            _say(console, f"  {scope_line(plan)}")
         if instance["archive_file"]:
             _say(console, f"  archive: {instance['archive_file']}")
         for warning in instance["warnings"]:
@@ -87,7 +91,6 @@ def _headline(headroom: Mapping[str, Any]) -> str:
 
 def render_restore(document: Mapping[str, Any], console: Console) -> None:
     """Print the restore summary for people."""
-    prefix = "dry run: " if document["dry_run"] else ""
     for entry in document["files"]:
         state = "torn last record ignored" if entry["torn_tail"] else (entry["damage"] or "ok")
         _say(console, f"{entry['path']}: {entry['records']} records ({state})")
@@ -96,8 +99,15 @@ def render_restore(document: Mapping[str, Any], console: Console) -> None:
             _say(
                 console, f"  {entry['result']}: db {entry['db']} {entry['key']}: {entry['reason']}"
             )
-    _say(
-        console,
-        f"{prefix}restored {document['restored']}, skipped {document['skipped']}, "
-        f"failed {document['failed']}",
-    )
+    if document["dry_run"]:
+        _say(
+            console,
+            f"dry run, nothing changed: would restore {document['restored']}, "
+            f"would skip {document['skipped']}, failed {document['failed']}",
+        )
+    else:
+        _say(
+            console,
+            f"restored {document['restored']}, skipped {document['skipped']}, "
+            f"failed {document['failed']}",
+        )
