@@ -18,9 +18,11 @@ def first_failure_or_ok(failures: Failures) -> int:
 
 
 def instance_exit_code(result: PassResult) -> int:
-    """2 when an action (or what came after the actions) failed, 1 when headroom is still
-    short afterwards, else 0."""
-    if result.count("failed") or result.error is not None or result.errors:
+    """The code of a failure after the actions (77 for a refused MEMORY PURGE, 69 when Redis went
+    away...); else 2 when an action failed, 1 when headroom is still short afterwards, else 0."""
+    if result.error is not None:
+        return max(int(result.error.exit_code), ExitCode.CRITICAL)
+    if result.count("failed") or result.errors:
         return ExitCode.CRITICAL
     if result.after.verdict != "ok" or result.after.need_to_free_bytes > 0:
         return ExitCode.WARN

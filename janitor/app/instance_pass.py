@@ -105,7 +105,8 @@ class PassResult:
 
     def failed_after_acting(self, what: str, error: JanitorError) -> None:
         """Record a failure that came after the actions (the first one wins)."""
-        log.error("run.failed_after_acting", what=what, error=error.message)
+        hint = {"hint": error.hint} if error.hint else {}
+        log.error("run.failed_after_acting", what=what, error=error.message, **hint)
         if self.error is None:
             self.error = JanitorError(what, hint=error.hint)
             self.error.exit_code = error.exit_code

@@ -12,7 +12,7 @@ from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.info import read_server_info
 from janitor.adapters.redis.scanner import KeyspaceScanner, ScanOptions, cyclic_gc_paused
 from janitor.config.settings import Settings
-from janitor.core.errors import UsageError
+from janitor.core.errors import ConfigError, UsageError
 from janitor.core.logs import get_logger
 from janitor.domain.aggregates import KeyspaceAggregates
 from janitor.domain.cpu_budget import CpuBudgetController
@@ -57,9 +57,10 @@ def require_db(target: RedisTarget, db: int) -> None:
     try:
         with redis_errors(target.display):
             pool.release(pool.get_connection())
-    except redis.ResponseError as error:
+    except (redis.ResponseError, ConfigError) as error:  # redis_errors names it a URL problem
+        reason = "DB index is out of range" if isinstance(error, ConfigError) else str(error)
         raise UsageError(
-            f"--db {db}: {target.display} has no database {db} ({error})",
+            f"--db {db}: {target.display} has no database {db} ({reason})",
             hint="its databases are numbered from 0 to the server's `databases` setting - 1",
         ) from None
 

@@ -13,6 +13,7 @@ import sys
 import click
 import redis
 
+import janitor.cli.history
 import janitor.cli.inspect
 import janitor.cli.rescue
 import janitor.cli.run

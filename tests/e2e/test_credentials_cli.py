@@ -98,5 +98,7 @@ def test_the_suite_keeps_lock_files_out_of_the_real_home(
     assert Path(os.environ["HOME"]) == isolated_home != real_home
     result = run_cli("run", "--url", redis_server.url, "--yes")
     assert result.exit_code == 0, result.stderr
-    locks = isolated_home / ".local" / "state" / "redis-janitor" / "locks"
+    state_home = Path(os.environ["XDG_STATE_HOME"])  # per test (tests/conftest.py)
+    assert not state_home.is_relative_to(real_home)
+    locks = state_home / "redis-janitor" / "locks"
     assert any(path.name.startswith(f"127.0.0.1_{redis_server.port}-") for path in locks.iterdir())
