@@ -24,6 +24,7 @@ from janitor.app.inventory import scan_instance
 from janitor.config.settings import Settings
 from janitor.core.logs import get_logger
 from janitor.domain.planner import CandidateCollector, Plan, make_plan
+from janitor.domain.scan_scope import scan_scope
 from janitor.domain.server import IdleMetric, ServerInfo
 
 log = get_logger(__name__)
@@ -136,7 +137,8 @@ def plan_instance(
 ) -> tuple[Plan, list[str], int]:
     """Scan ``target`` keeping only judged candidates; return the plan, warnings, keys scanned."""
     collector = CandidateCollector(settings.policy)
-    scan = scan_instance(target, settings, options.progress, collector.offer)
+    scope = scan_scope(settings.policy)
+    scan = scan_instance(target, settings, options.progress, collector.offer, scope)
     plan = make_plan(
         collector.candidates(), settings.policy, need_to_free_bytes, options.clock(), options.goal
     )
@@ -146,7 +148,7 @@ def plan_instance(
     if collector.dropped:
         warnings.append(f"{collector.dropped} lower-scored candidates over max_candidates ignored")
     log.info("plan.made", **plan.summary())
-    return plan, warnings, scan.aggregates.total.keys
+    return plan, warnings, scan.scanned_keys
 
 
 def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> PassResult:

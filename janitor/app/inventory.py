@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.info import read_server_info
-from janitor.adapters.redis.scanner import KeyspaceScanner, ScanOptions, cyclic_gc_paused
+from janitor.adapters.redis.scanner import (
+    KeyspaceScanner,
+    ProbePlan,
+    ScanOptions,
+    cyclic_gc_paused,
+)
 from janitor.config.settings import Settings
 from janitor.core.logs import get_logger
 from janitor.domain.aggregates import KeyspaceAggregates
 from janitor.domain.cpu_budget import CpuBudgetController
 from janitor.domain.keys import KeyRecord
+from janitor.domain.scan_scope import ScanScope, dbs_without_expires
 from janitor.domain.server import IdleMetric, ServerInfo
 
 log = get_logger(__name__)
@@ -31,6 +37,7 @@ class InstanceScan:
     aggregates: KeyspaceAggregates
     duration_seconds: float
     warnings: list[str] = field(default_factory=list)
+    scanned_keys: int = 0
 
     @property
     def idle_metric(self) -> IdleMetric:
@@ -74,16 +81,40 @@ def _budget_fields(budget: CpuBudgetController | None, duration: float) -> dict[
     }
 
 
+def probe_plans(
+    server: ServerInfo, dbs: list[int], scope: ScanScope | None
+) -> dict[int, ProbePlan]:
+    """Per DB: two-phase above ``scope.min_size`` (a run), PTTL only where keys expire."""
+    no_expires = dbs_without_expires(server.raw)
+    min_size = scope.min_size if scope is not None else None
+    return {db: ProbePlan(min_size=min_size, with_ttl=db not in no_expires) for db in dbs}
+
+
+def scan_options(settings: Settings, scope: ScanScope | None) -> ScanOptions:
+    """The scan's options; a run's scope adds the SCAN filters every acting rule shares."""
+    options = ScanOptions.from_settings(settings.scan)
+    if scope is None:
+        return options
+    match = options.match
+    if match is None and scope.match is not None:
+        match = scope.match.encode()
+    kind = options.type if options.type is not None else scope.type
+    return replace(options, match=match, type=kind)
+
+
 def scan_instance(
     target: RedisTarget,
     settings: Settings,
     progress: Callable[[int, int], None] | None = None,
     on_record: RecordSink | None = None,
+    scope: ScanScope | None = None,
 ) -> InstanceScan:
     """Scan every selected DB of ``target`` and return the aggregates.
 
     ``progress(done, total)`` is called after every batch; ``on_record`` sees every record
-    (used by the planner). Redis errors surface as JanitorErrors.
+    (used by the planner). With a ``scope`` (a run) only keys some rule can act on are fully
+    probed and recorded, so the aggregates then cover those only. Redis errors surface as
+    JanitorErrors.
     """
     started = time.monotonic()
     with redis_errors(target.display):
@@ -104,7 +135,11 @@ def scan_instance(
                 progress(done, total)
 
         scanner = KeyspaceScanner(
-            target.client, server.idle_metric, ScanOptions.from_settings(settings.scan), advance
+            target.client,
+            server.idle_metric,
+            scan_options(settings, scope),
+            advance,
+            plans=probe_plans(server, dbs, scope),
         )
         log.info("scan.started", dbs=dbs, keys_expected=total, idle_metric=server.idle_metric)
         with cyclic_gc_paused():
@@ -116,7 +151,7 @@ def scan_instance(
     duration = time.monotonic() - started
     log.info(
         "scan.finished",
-        scanned_keys=aggregates.total.keys,
+        scanned_keys=scanner.keys_scanned,
         scanned_bytes=aggregates.total.bytes,
         duration_seconds=round(duration, 3),
         **_budget_fields(scanner.cpu_budget, duration),
@@ -128,4 +163,5 @@ def scan_instance(
         aggregates=aggregates,
         duration_seconds=duration,
         warnings=compatibility_warnings(server),
+        scanned_keys=scanner.keys_scanned,
     )

@@ -114,6 +114,11 @@ class ScanSettings(Section):
         le=1,
         description="Share of Redis's main thread the scan may use (0.2 = 20%); 1: no cap.",
     )
+    max_batch_server_time: Seconds = Field(
+        default=100e-6,
+        ge=0,
+        description="Longest one scan request may hold Redis (other clients wait); 0: no bound.",
+    )
 
 
 class ReportSettings(Section):

@@ -1,32 +1,31 @@
 """The keyspace scanner: SCAN every DB and probe each key's size, staleness, TTL and type.
 
 Only commands that leave the LRU/LFU clock alone are sent (SCAN, MEMORY USAGE, OBJECT
-IDLETIME|FREQ, PTTL, TYPE; see ``probes``). The next SCAN and each batch's probes go out as
-one pre-packed buffer on a raw connection, and while Redis works on batch N+1 the caller
-consumes the records of batch N, so client and server run side by side. With
-``max_server_cpu`` set the scan is paced instead (janitor.domain.cpu_budget). A key that disappears
-between SCAN and its probes is skipped silently. SCAN may return a key twice while the table is
-resized; aggregates then count it twice, which Redis's SCAN guarantees make rare.
+IDLETIME|FREQ, PTTL, TYPE; see ``probe_sets``). SCAN and the probes go out pipelined on a raw
+connection (``probe_pipeline``). Two limits keep other clients served: ``max_server_cpu`` bounds
+the scan's *share* of Redis's main thread (janitor.domain.cpu_budget paces windows of requests),
+``max_batch_server_time`` bounds how long any one request holds it (so how long another client
+can wait behind the scan): requests carry that bound's worth of keys at the server CPU per key
+measured so far, one request in flight. With neither, the scan runs at full speed, two requests
+in flight. A two-phase ``ProbePlan`` asks only MEMORY USAGE first and the rest for big keys.
+A key that disappears between SCAN and its probes is skipped silently; SCAN may return a key
+twice while the table is resized (then it is counted twice; rare).
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import cast
 
 import redis
 
-from janitor.adapters.redis.probes import (
-    PROBES_PER_KEY,
-    ProbePacker,
-    decode_probes,
-    pack_scan,
-    scan_reply,
-)
+from janitor.adapters.redis.probe_pipeline import ProbePipeline, ScanCursor
+from janitor.adapters.redis.probe_sets import ProbePlan, ProbeSet
+from janitor.adapters.redis.probes import PROBES_PER_KEY, ProbePacker, decode_probes
 from janitor.adapters.redis.resp import RawConnection
 from janitor.adapters.redis.sampler import ServerSampler
 from janitor.config.settings import ScanSettings
@@ -34,12 +33,25 @@ from janitor.domain.cpu_budget import CpuBudgetController
 from janitor.domain.keys import KeyRecord
 from janitor.domain.server import IdleMetric
 
-__all__ = ["KeyRecord", "KeyspaceScanner", "ProgressCallback", "ScanOptions", "cyclic_gc_paused"]
+__all__ = [
+    "KeyRecord",
+    "KeyspaceScanner",
+    "ProbePlan",
+    "ProgressCallback",
+    "ScanOptions",
+    "cyclic_gc_paused",
+]
+
+INITIAL_COST_PER_KEY = 3e-6
+"""Server CPU per key assumed until the first window is measured (full probes ~2 µs)."""
+MIN_KEYS_PER_REQUEST = 8
+WINDOW_MAX_KEYS = 100_000
+WINDOW_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
 class ScanOptions:
-    """The knobs of one scan (see ScanSettings); ``max_server_cpu`` None: no cap."""
+    """The knobs of one scan (see ScanSettings); None / 0: no cap."""
 
     count: int = 1000
     samples: int = 5
@@ -47,6 +59,7 @@ class ScanOptions:
     type: str | None = None
     pause_seconds: float = 0.0
     max_server_cpu: float | None = None
+    max_batch_server_time: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: ScanSettings) -> ScanOptions:
@@ -58,6 +71,7 @@ class ScanOptions:
             type=settings.type,
             pause_seconds=settings.pause,
             max_server_cpu=settings.max_server_cpu if settings.max_server_cpu < 1 else None,
+            max_batch_server_time=settings.max_batch_server_time,
         )
 
 
@@ -69,8 +83,11 @@ class KeyspaceScanner:
 
     ``probe(client, db, keys)`` probes one batch on its own; a subclass that overrides it (to
     watch or disturb every batch, as tests do) gets a scan that calls it batch by batch, with
-    neither overlap nor CPU budget. ``cpu_budget`` is the pacing controller once a paced scan
-    has started (None when unthrottled).
+    neither overlap nor CPU budget. ``cpu_budget`` is the pacing controller once a paced or
+    bounded scan has started. ``plans`` gives a DB's ProbePlan (default: everything at once).
+    ``keys_scanned`` counts the keys whose first-phase probes were read (every key, also
+    the ones a two-phase scan yields no record for). ``start_at`` holds the cursor to start a
+    DB from (a resumed scan); ``cursors`` where each DB's scan stands (None: finished).
     """
 
     def __init__(
@@ -81,6 +98,7 @@ class KeyspaceScanner:
         progress: ProgressCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        plans: Mapping[int, ProbePlan] | None = None,
     ) -> None:
         self._client_for_db = client_for_db
         self._idle_metric = idle_metric
@@ -89,7 +107,12 @@ class KeyspaceScanner:
         self._packer = ProbePacker(idle_metric, options.samples)
         self._clock = clock
         self._sleep = sleep
+        self._plans = dict(plans or {})
         self.cpu_budget: CpuBudgetController | None = None
+        self.keys_scanned = 0
+        self.stop_requested: Callable[[], bool] | None = None
+        self.cursors: dict[int, ScanCursor] = {}
+        self.start_at: dict[int, ScanCursor] = {}
 
     def scan(self, dbs: Iterable[int]) -> Iterator[list[KeyRecord]]:
         """Yield batches of records for every key in ``dbs``, one DB after the other."""
@@ -101,10 +124,8 @@ class KeyspaceScanner:
         client = self._client_for_db(db)
         if type(self).probe is not KeyspaceScanner.probe:
             yield from self._scan_batch_by_batch(client, db)
-        elif self._options.max_server_cpu is not None:
-            yield from self._scan_paced(client, db, self._options.max_server_cpu)
         else:
-            yield from self._scan_overlapped(client, db)
+            yield from self._scan_pipelined(client, db)
 
     def probe(self, client: redis.Redis, db: int, keys: list[bytes]) -> list[KeyRecord]:
         """Probe ``keys`` in one pipelined round trip; vanished keys are left out."""
@@ -113,64 +134,63 @@ class KeyspaceScanner:
             replies = wire.read(PROBES_PER_KEY * len(keys))
         return decode_probes(db, keys, replies, self._idle_metric)
 
-    def _scan_command(self, cursor: int, count: int | None = None) -> bytes:
-        options = self._options
-        return pack_scan(cursor, count or options.count, options.match, options.type)
-
     def _batch_done(self, keys: int) -> None:
-        if self._progress is not None:
+        self.keys_scanned += keys
+        if self._progress is not None and keys:
             self._progress(keys)
         if self._options.pause_seconds:
             self._sleep(self._options.pause_seconds)
 
-    def _scan_overlapped(self, client: redis.Redis, db: int) -> Iterator[list[KeyRecord]]:
-        """Full speed: Redis always has the next batch queued while the caller consumes one.
+    def _controller(self) -> CpuBudgetController | None:
+        """The pacing controller: for a CPU budget, or to learn the cost a bound needs."""
+        options = self._options
+        bounded = options.max_batch_server_time > 0
+        if self.cpu_budget is None and (bounded or options.max_server_cpu is not None):
+            self.cpu_budget = CpuBudgetController(
+                options.max_server_cpu or 1.0,
+                max_count=WINDOW_MAX_KEYS if bounded else options.count,
+                cycle_seconds=WINDOW_SECONDS if bounded else 0.02,
+            )
+        return self.cpu_budget
 
-        Each buffer sent is ``SCAN <next cursor>`` followed by the probes of the keys in hand,
-        so the SCAN reply comes back first and the buffer after it can go out before this
-        batch's probe replies are even read.
-        """
-        with RawConnection(client) as wire:
-            wire.send(self._scan_command(0), 1)
-            cursor, keys = scan_reply(wire.read(1)[0])
-            in_flight: list[bytes] = []
-            while True:
-                more = cursor != 0
-                owed = more + PROBES_PER_KEY * len(keys)
-                if owed:
-                    scan_next = self._scan_command(cursor) if more else b""
-                    wire.send(scan_next + self._packer.pack(keys), owed)
-                if in_flight:
-                    replies = wire.read(PROBES_PER_KEY * len(in_flight))
-                    yield decode_probes(db, in_flight, replies, self._idle_metric)
-                    self._batch_done(len(in_flight))
-                if not owed:
-                    return
-                in_flight = keys
-                cursor, keys = scan_reply(wire.read(1)[0]) if more else (0, [])
+    def _keys_per_request(self) -> int:
+        options, pacing = self._options, self.cpu_budget
+        if options.max_batch_server_time <= 0:
+            return pacing.count if pacing is not None else options.count
+        cost = (pacing.cost_per_key if pacing is not None else None) or INITIAL_COST_PER_KEY
+        wanted = int(options.max_batch_server_time / cost)
+        return max(MIN_KEYS_PER_REQUEST, min(options.count, wanted))
 
-    def _scan_paced(self, client: redis.Redis, db: int, budget: float) -> Iterator[list[KeyRecord]]:
-        """Throttled: one batch at a time, spaced so the scan's server CPU stays in budget."""
-        if self.cpu_budget is None:
-            self.cpu_budget = CpuBudgetController(budget, max_count=self._options.count)
-        pacing = self.cpu_budget
-        sampler = ServerSampler(client)
+    def _scan_pipelined(self, client: redis.Redis, db: int) -> Iterator[list[KeyRecord]]:
+        """SCAN + probes pipelined; paced in windows when a budget or a bound is set."""
+        options = self._options
+        probes = ProbeSet(db, self._idle_metric, options.samples, self._plans.get(db, ProbePlan()))
+        pacing = self._controller()
+        depth = 2 if pacing is None else 1
+        sampler = ServerSampler(client) if pacing is not None else None
+        position = self.start_at.pop(db, None) or ScanCursor()
+        self.cursors[db] = position
         with RawConnection(client) as wire:
-            cursor = 0
-            while True:
-                self._sleep(pacing.delay(self._clock()))
-                pacing.batch_started(self._clock(), sampler.read())
-                wire.send(self._scan_command(cursor, pacing.count), 1)
-                cursor, keys = scan_reply(wire.read(1)[0])
-                if keys:
-                    wire.send(self._packer.pack(keys), PROBES_PER_KEY * len(keys))
-                    replies = wire.read(PROBES_PER_KEY * len(keys))
-                pacing.batch_finished(self._clock(), sampler.read(), len(keys))
-                if keys:
-                    yield decode_probes(db, keys, replies, self._idle_metric)
-                    self._batch_done(len(keys))
-                if cursor == 0:
+            pipeline = ProbePipeline(
+                wire, probes, (options.match, options.type), self._keys_per_request, depth, position
+            )
+            while pipeline.has_work():
+                if self.stop_requested is not None and self.stop_requested():
                     return
+                window = None
+                first_key = pipeline.keys_sent
+                if pacing is not None and sampler is not None:
+                    self._sleep(pacing.delay(self._clock()))
+                    pacing.batch_started(self._clock(), sampler.read())
+                    window = _window_end(pipeline, first_key, pacing)
+                for records, sized in pipeline.run(window):
+                    if records or sized:
+                        yield records
+                    self._batch_done(sized)
+                if pacing is not None and sampler is not None:
+                    pacing.batch_finished(
+                        self._clock(), sampler.read(), pipeline.keys_sent - first_key
+                    )
 
     def _scan_batch_by_batch(self, client: redis.Redis, db: int) -> Iterator[list[KeyRecord]]:
         """The plain loop: SCAN, then ``self.probe`` on the keys, one batch at a time."""
@@ -187,6 +207,13 @@ class KeyspaceScanner:
                 self._batch_done(len(keys))
             if cursor == 0:
                 return
+
+
+def _window_end(
+    pipeline: ProbePipeline, first_key: int, pacing: CpuBudgetController
+) -> Callable[[], bool]:
+    """A window ends once it sent the keys the pacing asked for."""
+    return lambda: pipeline.keys_sent - first_key >= pacing.count
 
 
 @contextmanager
