@@ -61,7 +61,17 @@ class Sample:
     scan_seconds: float | None
 
 
-def modes(url: str, port: int, state: str) -> list[Mode]:
+def variant(spec: str, report: list[str], env: dict[str, str]) -> Mode:
+    """``budget:bound`` (e.g. ``0.3:100us``): a report with those two settings."""
+    budget, bound = spec.split(":")
+    overrides = {
+        "JANITOR_SCAN__MAX_SERVER_CPU": budget,
+        "JANITOR_SCAN__MAX_BATCH_SERVER_TIME": bound,
+    }
+    return Mode(f"janitor report {budget} / {bound}", report, {**env, **overrides})
+
+
+def modes(url: str, port: int, state: str, variants: list[str]) -> list[Mode]:
     """The scanners compared, in the order each round runs them."""
     config = os.path.join(state, "janitor.toml")
     with open(config, "w") as empty:
@@ -75,6 +85,7 @@ def modes(url: str, port: int, state: str) -> list[Mode]:
         Mode("janitor run --dry-run (default)", run, janitor_env),
         Mode("redis-cli --memkeys (Debian)", ["redis-cli", "-p", str(port), "--memkeys"]),
         Mode("janitor report full speed", report, {**janitor_env, **FULL_SPEED}),
+        *(variant(spec, report, janitor_env) for spec in variants),
     ]
 
 
@@ -116,11 +127,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=150_000, help="GETs per load run")
     parser.add_argument("--clients", type=int, default=4, help="redis-benchmark connections")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (modes alternate)")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="extra report mode max_server_cpu:max_batch_server_time, e.g. 0.3:250us",
+    )
     args = parser.parse_args()
     with bench_server() as server, tempfile.TemporaryDirectory() as state:
         keys = populate(server, args.keys)
         load = load_command(server, args.requests, args.clients)
-        scanners = modes(server.url, server.port, state)
+        scanners = modes(server.url, server.port, state, args.variant)
         samples: dict[str, list[Sample]] = {mode.name: [] for mode in scanners}
         for round_number in range(1, args.rounds + 1):
             for mode in scanners:

@@ -82,12 +82,19 @@ def _budget_fields(budget: CpuBudgetController | None, duration: float) -> dict[
 
 
 def probe_plans(
-    server: ServerInfo, dbs: list[int], scope: ScanScope | None
+    server: ServerInfo,
+    dbs: list[int],
+    scope: ScanScope | None,
+    sampled: KeyspaceAggregates | None = None,
 ) -> dict[int, ProbePlan]:
-    """Per DB: two-phase above ``scope.min_size`` (a run), PTTL only where keys expire."""
+    """Per DB: two-phase above ``scope.min_size`` (a run) or for the keys a sampled report
+    wants; PTTL only where keys expire."""
     no_expires = dbs_without_expires(server.raw)
     min_size = scope.min_size if scope is not None else None
-    return {db: ProbePlan(min_size=min_size, with_ttl=db not in no_expires) for db in dbs}
+    select = sampled.wants_metadata if sampled is not None else None
+    return {
+        db: ProbePlan(min_size=min_size, with_ttl=db not in no_expires, select=select) for db in dbs
+    }
 
 
 def scan_options(settings: Settings, scope: ScanScope | None) -> ScanOptions:
@@ -126,6 +133,9 @@ def scan_instance(
             separators="".join(settings.report.prefix_separators).encode(),
             max_prefixes=settings.report.max_prefixes,
         )
+        sampling = scope is None and settings.report.sample < 1
+        if sampling:
+            aggregates.start_sampling(settings.report.sample)
         done = 0
 
         def advance(batch_size: int) -> None:
@@ -139,15 +149,19 @@ def scan_instance(
             server.idle_metric,
             scan_options(settings, scope),
             advance,
-            plans=probe_plans(server, dbs, scope),
+            plans=probe_plans(server, dbs, scope, aggregates if sampling else None),
         )
+        if sampling:
+            scanner.on_sizes = aggregates.add_sizes
+        add = aggregates.add_sampled if sampling else aggregates.add_all
         log.info("scan.started", dbs=dbs, keys_expected=total, idle_metric=server.idle_metric)
         with cyclic_gc_paused():
             for batch in scanner.scan(dbs):
-                aggregates.add_all(batch)
+                add(batch)
                 if on_record is not None:
                     for record in batch:
                         on_record(record)
+        aggregates.finish_sampling()
     duration = time.monotonic() - started
     log.info(
         "scan.finished",

@@ -37,6 +37,11 @@ log = get_logger(__name__)
 @click.option("--count", type=click.IntRange(min=1), help="SCAN COUNT hint [1000].")
 @click.option("--samples", type=click.IntRange(min=0), help="MEMORY USAGE SAMPLES [5].")
 @click.option("--pause", help="Pause between batches, e.g. 10ms (throttle).")
+@click.option(
+    "--sample",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    help="Estimate type/idle/TTL tables from this share of keys, e.g. 0.05 [1].",
+)
 def report(
     config_path: Path | None,
     urls: tuple[str, ...],
@@ -49,6 +54,7 @@ def report(
     count: int | None,
     samples: int | None,
     pause: str | None,
+    sample: float | None,
 ) -> int:
     """Dry run: scan and report the keyspace; changes nothing."""
     app = prepare(
@@ -65,7 +71,7 @@ def report(
                 "samples": samples,
                 "pause": pause,
             },
-            "report": {"top": top},
+            "report": {"top": top, "sample": sample},
         },
     )
     scans, failures = scan_all(app)

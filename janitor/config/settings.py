@@ -131,6 +131,12 @@ class ReportSettings(Section):
     max_prefixes: int = Field(
         default=1000, ge=1, description="Distinct prefixes tracked; the rest count as (other)."
     )
+    sample: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Share of keys fully probed for the type/idle/TTL tables (1: every key).",
+    )
 
 
 def _percent_or_size(value: Any) -> str:

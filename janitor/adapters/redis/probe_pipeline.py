@@ -3,12 +3,12 @@
 Each request is one buffer: ``SCAN <cursor>`` (when keys are needed), the first-phase probes of
 keys the previous SCAN returned and, in a two-phase scan, the second-phase probes of the big
 keys the previous replies revealed. ``keys_per_request`` (asked before every request) bounds a
-request's keys, and so how long it holds Redis; ``depth`` is how many requests may be in flight:
-1 keeps the bound (Redis reads a client's pipelined requests together, so two in flight can hold
-it twice as long), 2 keeps Redis busy while the caller decodes (full speed). With depth 1 the
-next request still goes out before the current replies are decoded. ``window`` (when given)
-ends a paced window: no request is sent once it returns True until everything in flight is
-read, then ``window_done()`` is called (the pacing samples the server and sleeps there).
+request's keys, and so how long it holds Redis. The next request goes out as soon as the first
+reply of the current one is in (Redis has run all of it then), before the rest is decoded: Redis
+never has two of the scan's requests to run back to back (it reads a client's pipelined
+requests together, which would hold it twice as long), yet rarely waits for the client.
+``window`` (when given) ends a paced window: once it returns True no request is sent and
+``run`` returns when everything in flight is read (the pacing then samples the server).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ class _Request:
     scans: bool
     first: list[bytes]
     meta: list[tuple[bytes, Any]]
-    scan_read: bool = False
     replies: int = field(default=0)
 
 
@@ -49,24 +48,27 @@ class ProbePipeline:
         probes: ProbeSet,
         scan_args: tuple[bytes | None, str | None],
         keys_per_request: Callable[[], int],
-        depth: int,
         start: ScanCursor | None = None,
+        on_sizes: Callable[[list[bytes], list[Any]], None] | None = None,
     ) -> None:
         self._wire = wire
         self._probes = probes
         self._match, self._type = scan_args
         self._keys_per_request = keys_per_request
-        self._depth = depth
         self.position = start or ScanCursor()
         self._queued: list[bytes] = []
         self._big: list[tuple[bytes, Any]] = []
         self._in_flight: deque[_Request] = deque()
+        self._on_sizes = on_sizes
         self._scan_in_flight = False
         self.keys_sent = 0
+        self.stop_scanning = False
+        """Set to stop early: no new SCAN, but keys already returned are still probed."""
 
     def has_work(self) -> bool:
         """True while keys remain to be scanned or probed."""
-        return bool(self.position.cursor is not None or self._queued or self._big)
+        scanning = self.position.cursor is not None and not self.stop_scanning
+        return bool(scanning or self._queued or self._big)
 
     def idle(self) -> bool:
         """True when nothing is in flight (a safe point to sample, pause or stop)."""
@@ -77,7 +79,12 @@ class ProbePipeline:
         first, self._queued = self._queued[:limit], self._queued[limit:]
         meta, self._big = self._big[:limit], self._big[limit:]
         cursor = self.position.cursor
-        scans = cursor is not None and not self._scan_in_flight and len(self._queued) < limit
+        scans = (
+            cursor is not None
+            and not self.stop_scanning
+            and not self._scan_in_flight
+            and len(self._queued) < limit
+        )
         probes = self._probes
         buffer = (
             pack_scan(cursor, limit, self._match, self._type)
@@ -110,23 +117,27 @@ class ProbePipeline:
                 if not self._in_flight:
                     return
             head = self._in_flight[0]
-            if head.scans and not head.scan_read:
+            if head.scans:
                 cursor, keys = scan_reply(self._wire.read(1)[0])
-                head.scan_read = True
                 self._scan_in_flight = False
                 self._queued += keys
                 self.position.cursor = cursor or None
-            open_window = window is None or not window()
-            if len(self._in_flight) < self._depth and open_window and self.has_work():
+                replies = []
+            else:
+                replies = self._wire.read(1)
+            # Redis writes a request's replies once it has run all of it: the first reply in
+            # hand means Redis is done with ``head``, so the next request never queues behind
+            # it (one request at a time in the server) while this one is decoded.
+            if len(self._in_flight) == 1 and (window is None or not window()) and self.has_work():
                 self._send()
-            replies = self._wire.read(head.replies - head.scans)
+            replies += self._wire.read(head.replies - 1)
             self._in_flight.popleft()
             first_count = probes.first_per_key * len(head.first)
             first, meta = replies[:first_count], replies[first_count:]
             if probes.two_phase and head.first:
+                if self._on_sizes is not None:
+                    self._on_sizes(head.first, first)
                 self._big += probes.big_keys(head.first, first)
-            if not self._in_flight and open_window and self.has_work():
-                self._send()  # depth 1: on the wire before this request's replies are decoded
             if probes.two_phase:
                 records = probes.meta_records(head.meta, meta) if head.meta else []
             else:

@@ -9,7 +9,7 @@ rule can match. None of these commands touches the LRU/LFU clock. Pure code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -25,10 +25,16 @@ _new_record = fast_key_record_constructor()
 
 @dataclass(frozen=True)
 class ProbePlan:
-    """What to ask per key in one DB: ``min_size`` None: everything at once; ``with_ttl``."""
+    """What to ask per key in one DB.
+
+    Everything at once by default; two-phase when ``min_size`` is set (the rest for keys of at
+    least that size) or ``select(key, size)`` is given (the rest for the keys it picks).
+    ``with_ttl`` False: no PTTL (the DB has no expiring key).
+    """
 
     min_size: int | None = None
     with_ttl: bool = True
+    select: Callable[[bytes, int], bool] | None = None
 
 
 class ProbeSet:
@@ -39,6 +45,7 @@ class ProbeSet:
         self.is_freq = idle_metric is IdleMetric.FREQ
         self.with_ttl = plan.with_ttl
         self.min_size = plan.min_size
+        self._select = plan.select
         subcommand = "FREQ" if self.is_freq else "IDLETIME"
         self._size = (
             (b"*5\r\n" + encode_arg("MEMORY") + encode_arg("USAGE")).replace(b"%", b"%%")
@@ -51,7 +58,7 @@ class ProbeSet:
         meta.append(b"*2\r\n" + encode_arg("TYPE"))
         self._meta = b"".join(part.replace(b"%", b"%%") + b"%b" for part in meta)
         self.meta_per_key = len(meta)
-        self.two_phase = plan.min_size is not None
+        self.two_phase = plan.min_size is not None or plan.select is not None
         self.first_per_key = 1 if self.two_phase else 1 + self.meta_per_key
         self._first = self._size if self.two_phase else self._size + self._meta
         self._first_args = 1 if self.two_phase else 1 + self.meta_per_key
@@ -72,12 +79,14 @@ class ProbeSet:
 
     def big_keys(self, keys: Sequence[bytes], sizes: Sequence[Any]) -> list[tuple[bytes, Any]]:
         """Two-phase: the keys (with their size replies) that need the second phase."""
+        pairs = zip(keys, sizes, strict=True)
+        select = self._select
+        if select is not None:
+            return [
+                (key, size) for key, size in pairs if size.__class__ is not int or select(key, size)
+            ]
         floor = self.min_size or 0
-        return [
-            (key, size)
-            for key, size in zip(keys, sizes, strict=True)
-            if size.__class__ is not int or size >= floor
-        ]
+        return [(key, size) for key, size in pairs if size.__class__ is not int or size >= floor]
 
     def first_records(self, keys: Sequence[bytes], replies: Sequence[Any]) -> list[KeyRecord]:
         """One-phase: the records of ``keys`` from their first-phase replies."""

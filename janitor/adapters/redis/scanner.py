@@ -6,8 +6,8 @@ connection (``probe_pipeline``). Two limits keep other clients served: ``max_ser
 the scan's *share* of Redis's main thread (janitor.domain.cpu_budget paces windows of requests),
 ``max_batch_server_time`` bounds how long any one request holds it (so how long another client
 can wait behind the scan): requests carry that bound's worth of keys at the server CPU per key
-measured so far, one request in flight. With neither, the scan runs at full speed, two requests
-in flight. A two-phase ``ProbePlan`` asks only MEMORY USAGE first and the rest for big keys.
+measured so far. With neither, the scan runs at full speed in big requests. A two-phase
+``ProbePlan`` asks only MEMORY USAGE first and the rest for big keys.
 A key that disappears between SCAN and its probes is skipped silently; SCAN may return a key
 twice while the table is resized (then it is counted twice; rare).
 """
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis
 
@@ -113,11 +113,28 @@ class KeyspaceScanner:
         self.stop_requested: Callable[[], bool] | None = None
         self.cursors: dict[int, ScanCursor] = {}
         self.start_at: dict[int, ScanCursor] = {}
+        self.on_sizes: Callable[[int, list[bytes], list[Any]], None] | None = None
 
     def scan(self, dbs: Iterable[int]) -> Iterator[list[KeyRecord]]:
         """Yield batches of records for every key in ``dbs``, one DB after the other."""
         for db in dbs:
+            if self._stopping():
+                return
             yield from self.scan_db(db)
+
+    def _stopping(self) -> bool:
+        return self.stop_requested is not None and self.stop_requested()
+
+    def remaining(self, dbs: Iterable[int]) -> dict[int, int]:
+        """After a stopped scan: each unfinished DB of ``dbs`` and the cursor to resume from."""
+        left: dict[int, int] = {}
+        for db in dbs:
+            position = self.cursors.get(db)
+            if position is None:
+                left[db] = self.start_at[db].cursor or 0 if db in self.start_at else 0
+            elif position.cursor is not None:
+                left[db] = position.cursor
+        return left
 
     def scan_db(self, db: int) -> Iterator[list[KeyRecord]]:
         """Yield batches of records for every key in logical database ``db``."""
@@ -166,23 +183,29 @@ class KeyspaceScanner:
         options = self._options
         probes = ProbeSet(db, self._idle_metric, options.samples, self._plans.get(db, ProbePlan()))
         pacing = self._controller()
-        depth = 2 if pacing is None else 1
         sampler = ServerSampler(client) if pacing is not None else None
         position = self.start_at.pop(db, None) or ScanCursor()
         self.cursors[db] = position
         with RawConnection(client) as wire:
             pipeline = ProbePipeline(
-                wire, probes, (options.match, options.type), self._keys_per_request, depth, position
+                wire,
+                probes,
+                (options.match, options.type),
+                self._keys_per_request,
+                position,
+                self._size_sink(db),
             )
             while pipeline.has_work():
-                if self.stop_requested is not None and self.stop_requested():
-                    return
+                if self._stopping():
+                    pipeline.stop_scanning = True  # probe what SCAN returned, then stop
                 window = None
                 first_key = pipeline.keys_sent
                 if pacing is not None and sampler is not None:
                     self._sleep(pacing.delay(self._clock()))
                     pacing.batch_started(self._clock(), sampler.read())
-                    window = _window_end(pipeline, first_key, pacing)
+                    window = _window_end(pipeline, first_key, pacing, self._stopping)
+                elif self.stop_requested is not None:
+                    window = self._stop_check(pipeline)
                 for records, sized in pipeline.run(window):
                     if records or sized:
                         yield records
@@ -191,6 +214,25 @@ class KeyspaceScanner:
                     pacing.batch_finished(
                         self._clock(), sampler.read(), pipeline.keys_sent - first_key
                     )
+
+    def _stop_check(self, pipeline: ProbePipeline) -> Callable[[], bool]:
+        """An unpaced scan's window: it ends when a stop is requested (checked every 100 ms)."""
+        next_check = [self._clock() + 0.1]
+
+        def ended() -> bool:
+            if pipeline.stop_scanning or self._clock() < next_check[0]:
+                return False
+            next_check[0] = self._clock() + 0.1
+            return self._stopping()
+
+        return ended
+
+    def _size_sink(self, db: int) -> Callable[[list[bytes], list[Any]], None] | None:
+        """``on_sizes`` bound to ``db``: sees every key's size reply in a two-phase scan."""
+        on_sizes = self.on_sizes
+        if on_sizes is None:
+            return None
+        return lambda keys, sizes: on_sizes(db, keys, sizes)
 
     def _scan_batch_by_batch(self, client: redis.Redis, db: int) -> Iterator[list[KeyRecord]]:
         """The plain loop: SCAN, then ``self.probe`` on the keys, one batch at a time."""
@@ -210,10 +252,19 @@ class KeyspaceScanner:
 
 
 def _window_end(
-    pipeline: ProbePipeline, first_key: int, pacing: CpuBudgetController
+    pipeline: ProbePipeline,
+    first_key: int,
+    pacing: CpuBudgetController,
+    stopping: Callable[[], bool],
 ) -> Callable[[], bool]:
-    """A window ends once it sent the keys the pacing asked for."""
-    return lambda: pipeline.keys_sent - first_key >= pacing.count
+    """A window ends once it sent the keys the pacing asked for (or a stop is requested)."""
+
+    def ended() -> bool:
+        if pipeline.keys_sent - first_key >= pacing.count:
+            return True
+        return not pipeline.stop_scanning and stopping()
+
+    return ended
 
 
 @contextmanager

@@ -79,6 +79,12 @@ def render_report(document: Mapping[str, Any], console: Console) -> None:
     if not document["scanned_keys"]:
         console.print("No keys: the selected databases are empty (or nothing matched).")
         return
+    if document.get("sample_rate"):
+        console.print(
+            f"[yellow]sampled:[/yellow] by type, idle time and TTL are estimates from "
+            f"{document['sample_rate']:.1%} of the keys; totals, DBs, prefixes, sizes and the "
+            "top keys are exact"
+        )
     console.print(top_keys_table(document["top_keys"]))
     console.print(_tally_table("By DB", "db", [(str(r["db"]), r) for r in document["by_db"]]))
     console.print(_tally_table("By type", "type", [(r["type"], r) for r in document["by_type"]]))
