@@ -20,7 +20,7 @@ from janitor.adapters.files.archive import ArchiveWriter, ensure_private_dir
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.info import read_server_info
 from janitor.adapters.redis.key_actions import ActionHooks, ActionOutcome, KeyActor
-from janitor.app.inventory import scan_instance
+from janitor.app.resumable_scan import scan_for_run
 from janitor.config.settings import Settings
 from janitor.core.logs import get_logger
 from janitor.domain.planner import CandidateCollector, Plan, make_plan
@@ -91,6 +91,7 @@ class PassResult:
     prediction: dict[str, Any] | None = None
     archive_file: str | None = None
     warnings: list[str] = field(default_factory=list)
+    scan_coverage: dict[str, Any] | None = None
 
     def count(self, result: str) -> int:
         """How many actions ended with ``result`` (done/skipped/failed/planned)."""
@@ -110,6 +111,7 @@ class PassResult:
             "prediction": self.prediction,
             "archive_file": self.archive_file,
             "warnings": self.warnings,
+            "scan_coverage": self.scan_coverage,
         }
 
 
@@ -134,21 +136,23 @@ class PassOptions:
 
 def plan_instance(
     target: RedisTarget, settings: Settings, options: PassOptions, need_to_free_bytes: int
-) -> tuple[Plan, list[str], int]:
+) -> tuple[Plan, list[str], int, dict[str, Any]]:
     """Scan ``target`` keeping only judged candidates; return the plan, warnings, keys scanned."""
     collector = CandidateCollector(settings.policy)
     scope = scan_scope(settings.policy)
-    scan = scan_instance(target, settings, options.progress, collector.offer, scope)
+    scan, coverage, pass_warnings = scan_for_run(
+        target, settings, options.progress, collector, scope
+    )
     plan = make_plan(
         collector.candidates(), settings.policy, need_to_free_bytes, options.clock(), options.goal
     )
-    warnings = list(scan.warnings)
+    warnings = list(scan.warnings) + pass_warnings
     if scan.idle_metric is IdleMetric.FREQ and any(r.min_idle for r in settings.policy.rules):
         warnings.append("rules with min_idle never match here (LFU: use max_freq)")
     if collector.dropped:
         warnings.append(f"{collector.dropped} lower-scored candidates over max_candidates ignored")
     log.info("plan.made", **plan.summary())
-    return plan, warnings, scan.scanned_keys
+    return plan, warnings, scan.scanned_keys, coverage
 
 
 def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> PassResult:
@@ -157,11 +161,12 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
     log.info("headroom.before", verdict=before.verdict, need=before.need_to_free_bytes)
     goal = options.goal or settings.policy.goal
     scanned_keys: int | None = None
+    coverage: dict[str, Any] | None = None
     if goal == "headroom" and before.need_to_free_bytes <= 0:
         plan = make_plan([], settings.policy, 0, options.clock(), goal)
         warnings = ["headroom is fine: nothing to free, the keyspace was not scanned"]
     else:
-        plan, warnings, scanned_keys = plan_instance(
+        plan, warnings, scanned_keys, coverage = plan_instance(
             target, settings, options, before.need_to_free_bytes
         )
     if plan.actions and not options.dry_run and options.confirm is not None:
@@ -206,6 +211,7 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
         else None,
         archive_file=str(archive.path) if archive is not None and archive.path else None,
         warnings=warnings,
+        scan_coverage=coverage,
     )
     log.info("run.instance_finished", **result.to_dict()["results"], freed_bytes=freed)
     return result

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.info import read_server_info
 from janitor.adapters.redis.scanner import (
     KeyspaceScanner,
     ProbePlan,
+    ScanCursor,
     ScanOptions,
     cyclic_gc_paused,
 )
@@ -27,6 +29,16 @@ log = get_logger(__name__)
 RecordSink = Callable[[KeyRecord], None]
 
 
+class ResumeHook(Protocol):
+    """Lets a run spread one pass over several runs (see app.resumable_scan)."""
+
+    deadline: float | None
+    """Monotonic time at which the scan stops (None: scan to the end)."""
+
+    def begin(self, server: ServerInfo, dbs: list[int]) -> dict[int, int]:
+        """Return the DBs to scan now and the cursor each starts from (0: the beginning)."""
+
+
 @dataclass
 class InstanceScan:
     """What one scan of one instance found."""
@@ -38,6 +50,8 @@ class InstanceScan:
     duration_seconds: float
     warnings: list[str] = field(default_factory=list)
     scanned_keys: int = 0
+    remaining: dict[int, int] = field(default_factory=dict)
+    """DBs left unfinished by a stopped scan, with the cursor to resume from."""
 
     @property
     def idle_metric(self) -> IdleMetric:
@@ -115,6 +129,7 @@ def scan_instance(
     progress: Callable[[int, int], None] | None = None,
     on_record: RecordSink | None = None,
     scope: ScanScope | None = None,
+    resume: ResumeHook | None = None,
 ) -> InstanceScan:
     """Scan every selected DB of ``target`` and return the aggregates.
 
@@ -127,6 +142,9 @@ def scan_instance(
     with redis_errors(target.display):
         server = read_server_info(target.client(target.url_db or 0))
         dbs = dbs_to_scan(target, server, settings.scan.dbs)
+        start_at = resume.begin(server, dbs) if resume is not None else {}
+        if resume is not None:
+            dbs = [db for db in dbs if db in start_at]
         total = sum(server.keys_per_db.get(db, 0) for db in dbs)
         aggregates = KeyspaceAggregates(
             top_n=settings.report.top,
@@ -153,6 +171,10 @@ def scan_instance(
         )
         if sampling:
             scanner.on_sizes = aggregates.add_sizes
+        scanner.start_at = {db: ScanCursor(cursor) for db, cursor in start_at.items() if cursor}
+        deadline = resume.deadline if resume is not None else None
+        if deadline is not None:
+            scanner.stop_requested = lambda: time.monotonic() >= deadline
         add = aggregates.add_sampled if sampling else aggregates.add_all
         log.info("scan.started", dbs=dbs, keys_expected=total, idle_metric=server.idle_metric)
         with cyclic_gc_paused():
@@ -178,4 +200,5 @@ def scan_instance(
         duration_seconds=duration,
         warnings=compatibility_warnings(server),
         scanned_keys=scanner.keys_scanned,
+        remaining=scanner.remaining(dbs) if resume is not None else {},
     )

@@ -114,6 +114,10 @@ class ScanSettings(Section):
         le=1,
         description="Share of Redis's main thread the scan may use (0.2 = 20%); 1: no cap.",
     )
+    max_duration: Seconds = Field(
+        default=600.0,
+        description="A run stops scanning after this long and the next run resumes; 0: no cap.",
+    )
     max_batch_server_time: Seconds = Field(
         default=100e-6,
         ge=0,

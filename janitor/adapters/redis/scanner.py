@@ -38,6 +38,7 @@ __all__ = [
     "KeyspaceScanner",
     "ProbePlan",
     "ProgressCallback",
+    "ScanCursor",
     "ScanOptions",
     "cyclic_gc_paused",
 ]
@@ -110,6 +111,7 @@ class KeyspaceScanner:
         self._plans = dict(plans or {})
         self.cpu_budget: CpuBudgetController | None = None
         self.keys_scanned = 0
+        self._requests_read = 0
         self.stop_requested: Callable[[], bool] | None = None
         self.cursors: dict[int, ScanCursor] = {}
         self.start_at: dict[int, ScanCursor] = {}
@@ -123,7 +125,10 @@ class KeyspaceScanner:
             yield from self.scan_db(db)
 
     def _stopping(self) -> bool:
-        return self.stop_requested is not None and self.stop_requested()
+        """A stop was requested, and this scan made progress (at least one request read)."""
+        if self.stop_requested is None or not self._requests_read:
+            return False
+        return self.stop_requested()
 
     def remaining(self, dbs: Iterable[int]) -> dict[int, int]:
         """After a stopped scan: each unfinished DB of ``dbs`` and the cursor to resume from."""
@@ -152,8 +157,9 @@ class KeyspaceScanner:
         return decode_probes(db, keys, replies, self._idle_metric)
 
     def _batch_done(self, keys: int) -> None:
+        self._requests_read += 1
         self.keys_scanned += keys
-        if self._progress is not None and keys:
+        if self._progress is not None:
             self._progress(keys)
         if self._options.pause_seconds:
             self._sleep(self._options.pause_seconds)
@@ -176,7 +182,7 @@ class KeyspaceScanner:
             return pacing.count if pacing is not None else options.count
         cost = (pacing.cost_per_key if pacing is not None else None) or INITIAL_COST_PER_KEY
         wanted = int(options.max_batch_server_time / cost)
-        return max(MIN_KEYS_PER_REQUEST, min(options.count, wanted))
+        return min(options.count, max(MIN_KEYS_PER_REQUEST, wanted))
 
     def _scan_pipelined(self, client: redis.Redis, db: int) -> Iterator[list[KeyRecord]]:
         """SCAN + probes pipelined; paced in windows when a budget or a bound is set."""
