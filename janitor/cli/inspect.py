@@ -13,6 +13,7 @@ from rich.console import Console
 
 from janitor.adapters.redis.connection import targets_from_settings
 from janitor.app.context import AppContext
+from janitor.app.fleet_scan import scan_instances
 from janitor.app.headroom import HeadroomReport, measure_headroom
 from janitor.app.inventory import InstanceScan, scan_instance
 from janitor.app.report import build_report
@@ -136,7 +137,15 @@ def scan_all(app: AppContext) -> tuple[list[InstanceScan], list[tuple[str, Janit
     """Scan every configured instance; a failure is kept per instance unless all fail."""
     scans: list[InstanceScan] = []
     failures: list[tuple[str, JanitorError]] = []
-    for target in targets_from_settings(app.settings):
+    targets = targets_from_settings(app.settings)
+    if app.settings.scan.parallel_instances > 1 and len(targets) > 1:
+        for target, outcome in scan_instances(targets, app.settings):
+            if isinstance(outcome, JanitorError):
+                failures.append((target.display, outcome))
+            else:
+                scans.append(outcome)
+        targets = []
+    for target in targets:
         structlog.contextvars.bind_contextvars(instance=target.display)
         try:
             with scan_progress(f"scanning {target.display}") as progress:

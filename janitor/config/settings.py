@@ -114,6 +114,12 @@ class ScanSettings(Section):
         le=1,
         description="Share of Redis's main thread the scan may use (0.2 = 20%); 1: no cap.",
     )
+    parallel_instances: int = Field(
+        default=1, ge=1, le=64, description="Instances a report scans side by side (threads)."
+    )
+    max_client_cpu: float = Field(
+        default=1.0, gt=0, description="Janitor CPU (cores) all side-by-side scans share."
+    )
     max_duration: Seconds = Field(
         default=600.0,
         description="A run stops scanning after this long and the next run resumes; 0: no cap.",
