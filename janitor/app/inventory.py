@@ -100,6 +100,7 @@ def probe_plans(
     dbs: list[int],
     scope: ScanScope | None,
     sampled: KeyspaceAggregates | None = None,
+    fold_into: KeyspaceAggregates | None = None,
 ) -> dict[int, ProbePlan]:
     """Per DB: two-phase above ``scope.min_size`` (a run) or for the keys a sampled report
     wants; PTTL only where keys expire."""
@@ -107,7 +108,10 @@ def probe_plans(
     min_size = scope.min_size if scope is not None else None
     select = sampled.wants_metadata if sampled is not None else None
     return {
-        db: ProbePlan(min_size=min_size, with_ttl=db not in no_expires, select=select) for db in dbs
+        db: ProbePlan(
+            min_size=min_size, with_ttl=db not in no_expires, select=select, fold_into=fold_into
+        )
+        for db in dbs
     }
 
 
@@ -167,7 +171,14 @@ def scan_instance(
             server.idle_metric,
             scan_options(settings, scope),
             advance,
-            plans=probe_plans(server, dbs, scope, aggregates if sampling else None),
+            plans=probe_plans(
+                server,
+                dbs,
+                scope,
+                aggregates if sampling else None,
+                # A plain report: replies fold straight into the aggregates (no record per key).
+                aggregates if scope is None and not sampling and on_record is None else None,
+            ),
         )
         if sampling:
             scanner.on_sizes = aggregates.add_sizes

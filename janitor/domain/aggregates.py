@@ -121,7 +121,7 @@ class KeyspaceAggregates:
         single_separator = len(separators) == 1
         idle_limits, idle_labels = _IDLE_LIMITS, _IDLE_LABELS
         ttl_limits, ttl_labels = _TTL_LIMITS_MS, _TTL_LABELS
-        top_floor = self._top_floor()
+        top_floor = self.top_floor()
         for record in records:
             size = record.size_bytes
             idle = record.idle_seconds
@@ -147,9 +147,9 @@ class KeyspaceAggregates:
                 tally[0] += 1
                 tally[1] += size
             if size > top_floor:
-                self._add_top(record)
-                top_floor = self._top_floor()
-        self._fold(batch)
+                self.add_top(record)
+                top_floor = self.top_floor()
+        self.fold(batch)
 
     def start_sampling(self, rate: float) -> None:
         """Estimate by type, idle and TTL from a ``rate`` sample (0 < rate < 1) of the keys.
@@ -169,7 +169,7 @@ class KeyspaceAggregates:
 
     def wants_metadata(self, key: bytes, size: int) -> bool:
         """True for a sampled key or one big enough to enter the top-N."""
-        return size > self._top_floor() or zlib.crc32(key) < self._sample_below
+        return size > self.top_floor() or zlib.crc32(key) < self._sample_below
 
     def add_sizes(self, db: int, keys: Sequence[bytes], sizes: Sequence[object]) -> None:
         """Account exactly for the size of every key (non-integer replies are skipped)."""
@@ -202,8 +202,8 @@ class KeyspaceAggregates:
     def add_sampled(self, records: Iterable[KeyRecord]) -> None:
         """Account for the records ``wants_metadata`` picked: sample tables and the top-N."""
         for record in records:
-            if record.size_bytes > self._top_floor():
-                self._add_top(record)
+            if record.size_bytes > self.top_floor():
+                self.add_top(record)
             if not self.in_sample(record.key):
                 continue
             size = record.size_bytes
@@ -220,7 +220,8 @@ class KeyspaceAggregates:
                 tally.keys = round(tally.keys / self.sample_rate)
                 tally.bytes = round(tally.bytes / self.sample_rate)
 
-    def _fold(self, batch: dict[tuple[int, str, int, str, str, bytes], list[int]]) -> None:
+    def fold(self, batch: dict[tuple[int, str, int, str, str, bytes], list[int]]) -> None:
+        """Add per-combination (keys, bytes) counts into every table."""
         for (db, type_name, size_limit, idle, ttl, prefix), (keys, size) in batch.items():
             self.total.add(size, keys)
             _tally(self.by_db, db).add(size, keys)
@@ -230,7 +231,7 @@ class KeyspaceAggregates:
             _tally(self.ttl_histogram, ttl).add(size, keys)
             self._add_prefix(prefix, size, keys)
 
-    def _top_floor(self) -> int:
+    def top_floor(self) -> int:
         """The size a key must exceed to enter the top-N (-1 while there is room)."""
         if self.top_n <= 0:
             return 1 << 62
@@ -255,7 +256,7 @@ class KeyspaceAggregates:
         if other.sample_rate is not None:
             self.sample_rate = min(self.sample_rate or 1.0, other.sample_rate)
         for record in other.top_keys():
-            self._add_top(record)
+            self.add_top(record)
 
     def top_keys(self) -> list[KeyRecord]:
         """Return the largest keys seen, largest first."""
@@ -267,7 +268,8 @@ class KeyspaceAggregates:
             self.prefixes_truncated = True
         _tally(self.by_prefix, prefix).add(size, keys)
 
-    def _add_top(self, record: KeyRecord) -> None:
+    def add_top(self, record: KeyRecord) -> None:
+        """Offer ``record`` to the top-N only (callers check ``top_floor`` first)."""
         if self.top_n <= 0:
             return
         entry = (record.size_bytes, -next(self._sequence), record)

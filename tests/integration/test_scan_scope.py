@@ -8,6 +8,7 @@ from janitor.adapters.redis.connection import RedisTarget
 from janitor.adapters.redis.scanner import KeyspaceScanner, ProbePlan, ScanOptions
 from janitor.app.inventory import scan_instance
 from janitor.config.settings import Settings, load_settings
+from janitor.domain.aggregates import KeyspaceAggregates
 from janitor.domain.keys import KeyRecord
 from janitor.domain.scan_scope import ScanScope
 from janitor.domain.server import IdleMetric
@@ -131,3 +132,33 @@ def test_sampled_report_is_exact_where_it_can_be_and_probes_fewer_keys(
     ]
     estimate = sampled.aggregates.by_type["string"].keys
     assert 3000 * 0.7 <= estimate <= 3000 * 1.3
+
+
+def test_folded_report_equals_the_record_by_record_aggregates(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis_server.client()
+    kinds = ["string", "hash", "list", "set", "zset"]
+    for index in range(400):
+        ttl = 3_600_000 * (index % 4) if index % 3 else 0
+        plant(
+            client,
+            b"p%d:\xff\r\n%d" % (index % 7, index),
+            kind=kinds[index % 5],
+            size=30 + index * 7,
+            idle_seconds=index * 500,
+            ttl_ms=ttl,
+        )
+    folded = scan_instance(*target(redis_server, tmp_path, top=10)).aggregates
+    reference = KeyspaceAggregates(top_n=10)
+    scanner = KeyspaceScanner(redis_server.client, IdleMetric.IDLETIME, ScanOptions())
+    for batch in scanner.scan([0]):
+        reference.add_all(batch)
+    for table in ("total", "by_db", "by_type", "by_prefix", "size_histogram"):
+        assert getattr(folded, table) == getattr(reference, table), table
+    assert folded.idle_histogram == reference.idle_histogram
+    assert folded.ttl_histogram == reference.ttl_histogram
+    # The same keys with the same figures (TTLs run down between the two scans).
+    assert [(r.key, r.type, r.size_bytes, r.ttl_ms is None) for r in folded.top_keys()] == [
+        (r.key, r.type, r.size_bytes, r.ttl_ms is None) for r in reference.top_keys()
+    ]

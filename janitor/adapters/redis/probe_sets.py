@@ -16,7 +16,9 @@ from typing import Any
 
 from janitor.adapters.redis.probes import _unusual_record
 from janitor.adapters.redis.resp import encode_arg
+from janitor.domain.aggregates import KeyspaceAggregates
 from janitor.domain.keys import KeyRecord, fast_key_record_constructor
+from janitor.domain.reply_aggregation import fold_replies
 from janitor.domain.server import IdleMetric
 
 _TYPE_NAMES = {name.encode(): name for name in ("string", "list", "set", "zset", "hash", "stream")}
@@ -35,6 +37,8 @@ class ProbePlan:
     min_size: int | None = None
     with_ttl: bool = True
     select: Callable[[bytes, int], bool] | None = None
+    fold_into: KeyspaceAggregates | None = None
+    """One-phase only: fold plain replies into these aggregates; records only for the rest."""
 
 
 class ProbeSet:
@@ -46,6 +50,7 @@ class ProbeSet:
         self.with_ttl = plan.with_ttl
         self.min_size = plan.min_size
         self._select = plan.select
+        self._fold_into = plan.fold_into
         subcommand = "FREQ" if self.is_freq else "IDLETIME"
         self._size = (
             (b"*5\r\n" + encode_arg("MEMORY") + encode_arg("USAGE")).replace(b"%", b"%%")
@@ -92,7 +97,17 @@ class ProbeSet:
         """One-phase: the records of ``keys`` from their first-phase replies."""
         step = self.first_per_key
         sizes = replies[0::step]
-        return self._records(keys, sizes, replies[1:], step)
+        if self._fold_into is None:
+            return self._records(keys, sizes, replies[1:], step)
+        meta = replies[1:]
+        pttls: Any = meta[1::step] if self.with_ttl else repeat(-1)
+        replies_by_kind = (sizes, meta[0::step], pttls, meta[self.meta_per_key - 1 :: step])
+        unusual = fold_replies(self._fold_into, self.db, keys, replies_by_kind, self.is_freq)
+        if not unusual:
+            return []
+        picked = [replies[i * step : (i + 1) * step] for i in unusual]
+        flat = [reply for group in picked for reply in group]
+        return self._records([keys[i] for i in unusual], flat[0::step], flat[1:], step)
 
     def meta_records(
         self, items: Sequence[tuple[bytes, Any]], replies: Sequence[Any]
