@@ -79,10 +79,16 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=1_000_000, help="small keys to generate")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (modes alternate)")
     parser.add_argument("--baseline", help="directory holding an older janitor package")
+    parser.add_argument(
+        "--only", action="append", help="run only the modes whose name contains this (repeat)"
+    )
     args = parser.parse_args()
     with bench_server() as server, tempfile.TemporaryDirectory() as state:
         keys = populate(server, args.keys)
         table = modes(server.url, server.port, str(server.socket_path), state, args.baseline)
+        if args.only:
+            wanted = (*args.only, CLI_DEBIAN, "janitor run --dry-run, defaults")
+            table = {name: mode for name, mode in table.items() if any(w in name for w in wanted)}
         runs: dict[str, list[ChildRun]] = {name: [] for name in table}
         for round_number in range(1, args.rounds + 1):
             for name, (command, env) in table.items():
