@@ -1,18 +1,24 @@
-"""Benchmark: keys/s of ``redis-janitor report`` against ``redis-cli --memkeys`` on the same data.
+"""Benchmark: scan speed of ``redis-janitor`` against ``redis-cli --memkeys`` on the same data.
 
 Starts its own redis-server on a free port (never touches another Redis), fills it with
-``DEBUG POPULATE`` small strings plus big strings and hashes, then runs both tools alternately,
-``--rounds`` times each (the janitor unthrottled: ``JANITOR_SCAN__MAX_SERVER_CPU=1``, as
-redis-cli has no throttle), and prints:
+``DEBUG POPULATE`` small strings plus big strings and hashes, then runs every mode once per
+round, alternating, ``--rounds`` times:
 
-- keys/s of each tool end to end (the janitor's includes its start-up and the JSON report) and
-  the ratio;
-- the commands the janitor sent per key (INFO commandstats deltas);
-- the server's CPU per key during the janitor's runs (INFO cpu deltas), the server-bound rate
-  that follows from it, and the janitor's own scan rate as a share of it (client not the
-  bottleneck when close to 100 %);
-- the janitor's peak RSS;
-- one more janitor run with the default settings (``max_server_cpu`` 0.2).
+- ``redis-cli --memkeys`` as Debian ships it (7.0: SCAN COUNT 10, TYPE + MEMORY USAGE; it has
+  no ``--count``) over TCP, and over a unix socket (its fastest configuration here);
+- ``redis-janitor report`` at full speed (``max_server_cpu = 1``, no batch bound) and at the
+  defaults; ``report --sample 0.05`` at the defaults;
+- ``redis-janitor run --dry-run`` with one size rule (``--min-size 100KiB``) at the defaults
+  (size first, the rest only for big keys);
+- the janitor's full-speed report and both runs over the unix socket too (like for like with
+  redis-cli's fastest configuration);
+- with ``--baseline DIR`` (a checkout of an older janitor), its full-speed report too.
+
+Prints per mode the median wall time (end to end, start-up included), keys/s, the ratio to
+the fastest redis-cli configuration and to Debian's default one (per round, then the median),
+the client's CPU per key (the child's rusage) and the server's main-thread CPU per key, the
+janitor's peak RSS, and how many scheduled runs (``scan.max_duration`` each) cover 10M and
+100M keys at the measured default-run rate.
 
     .venv/bin/python bench/scan.py --keys 1000000 --rounds 3
 """
@@ -20,94 +26,110 @@ redis-cli has no throttle), and prints:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
+import sys
+import tempfile
+from pathlib import Path
 
-from support import (
-    CLI,
-    UNTHROTTLED,
-    ChildRun,
-    bench_server,
-    command_calls,
-    populate,
-    run_child,
-)
+from support import CLI, ChildRun, bench_server, populate, run_child
 
-JANITOR = "redis-janitor report"
-MEMKEYS = "redis-cli --memkeys"
+FULL = {"JANITOR_SCAN__MAX_SERVER_CPU": "1", "JANITOR_SCAN__MAX_BATCH_SERVER_TIME": "0"}
+RUN = ["run", "--dry-run", "--format", "json", "--goal", "all"]
+RULE = ["--match", "*", "--min-size", "100KiB", "--action", "delete"]
+CLI_DEBIAN = "redis-cli --memkeys (Debian, TCP)"
+MAX_DURATION = 600.0
 
 
-def scan_seconds(run: ChildRun) -> float:
-    """The scan phase's duration, from the janitor's ``scan.finished`` log line."""
-    for line in run.stderr.splitlines():
-        if '"scan.finished"' in line:
-            return float(json.loads(line)["duration_seconds"])
-    raise RuntimeError("no scan.finished log line")
+def modes(
+    url: str, port: int, socket: str, state: str, baseline: str | None
+) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Every command compared, with its environment overrides."""
+    config = Path(state) / "janitor.toml"
+    config.write_text("# defaults only\n")
+    env = {"JANITOR_CONFIG": str(config), "JANITOR_SERVICE__STATE_DIR": state}
+    report = [CLI, "report", "--url", url, "--format", "json"]
+    run = [CLI, *RUN, "--url", url, *RULE]
+    unix = f"unix://{socket}"
+    table = {
+        CLI_DEBIAN: (["redis-cli", "-p", str(port), "--memkeys"], {}),
+        "redis-cli --memkeys (unix socket)": (["redis-cli", "-s", socket, "--memkeys"], {}),
+        "janitor report, full speed": (report, {**env, **FULL}),
+        "janitor report, defaults": (report, env),
+        "janitor report --sample 0.05, defaults": ([*report, "--sample", "0.05"], env),
+        "janitor run --dry-run, defaults": (run, env),
+        "janitor report, full speed (unix socket)": (
+            [CLI, "report", "--url", unix, "--format", "json"],
+            {**env, **FULL},
+        ),
+        "janitor run --dry-run, full speed (unix socket)": (
+            [CLI, *RUN, "--url", unix, *RULE],
+            {**env, **FULL},
+        ),
+        "janitor run --dry-run, defaults (unix socket)": ([CLI, *RUN, "--url", unix, *RULE], env),
+    }
+    if baseline is not None:
+        old = [sys.executable, "-m", "janitor", "report", "--url", url, "--format", "json"]
+        table["baseline report, full speed"] = (old, {**env, **FULL, "PYTHONPATH": baseline})
+    return table
 
 
 def main() -> None:
     """Parse arguments, run the alternating measurements, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keys", type=int, default=1_000_000, help="small keys to generate")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each tool")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (modes alternate)")
+    parser.add_argument("--baseline", help="directory holding an older janitor package")
+    parser.add_argument(
+        "--only", action="append", help="run only the modes whose name contains this (repeat)"
+    )
     args = parser.parse_args()
-    runs: dict[str, list[ChildRun]] = {JANITOR: [], MEMKEYS: []}
-    with bench_server() as server:
+    with bench_server() as server, tempfile.TemporaryDirectory() as state:
         keys = populate(server, args.keys)
-        janitor = [CLI, "report", "--url", server.url, "--format", "json"]
-        memkeys = ["redis-cli", "-p", str(server.port), "--memkeys"]
-        calls_before = command_calls(server)
+        table = modes(server.url, server.port, str(server.socket_path), state, args.baseline)
+        if args.only:
+            wanted = (*args.only, CLI_DEBIAN, "janitor run --dry-run, defaults")
+            table = {name: mode for name, mode in table.items() if any(w in name for w in wanted)}
+        runs: dict[str, list[ChildRun]] = {name: [] for name in table}
         for round_number in range(1, args.rounds + 1):
-            runs[JANITOR].append(run_child(server, janitor, UNTHROTTLED))
-            if round_number == 1:
-                calls_after = command_calls(server)
-            runs[MEMKEYS].append(run_child(server, memkeys))
-            print(
-                f"round {round_number}: janitor {runs[JANITOR][-1].seconds:6.2f}s   "
-                f"redis-cli {runs[MEMKEYS][-1].seconds:6.2f}s",
-                flush=True,
-            )
-        default = run_child(server, janitor)
-    print(f"\nkeys: {keys:,} ({args.keys:,} small strings + big strings and hashes)")
-    rates = {}
-    for name, tool_runs in runs.items():
-        seconds = [run.seconds for run in tool_runs]
-        rates[name] = keys / statistics.median(seconds)
-        print(
-            f"{name:22s} best {min(seconds):6.2f}s  median {statistics.median(seconds):6.2f}s"
-            f"  {rates[name]:>9,.0f} keys/s (median, end to end)"
+            for name, (command, env) in table.items():
+                runs[name].append(run_child(server, command, env))
+                print(f"round {round_number} {name:40s} {runs[name][-1].seconds:7.2f}s", flush=True)
+    print_figures(keys, runs, args.rounds)
+
+
+def print_figures(keys: int, runs: dict[str, list[ChildRun]], rounds: int) -> None:
+    """Medians over the rounds, ratios per round against the redis-cli runs of that round."""
+    clis = [name for name in runs if name.startswith("redis-cli")]
+    fastest = min(clis, key=lambda name: statistics.median(r.seconds for r in runs[name]))
+    print(f"\nkeys: {keys:,}; medians of {rounds} alternated rounds; fastest redis-cli: {fastest}")
+    print(
+        "| mode | wall | keys/s | vs fastest redis-cli | vs Debian redis-cli |"
+        " client CPU/key | server CPU/key | peak RSS |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, tool in runs.items():
+        wall = statistics.median(r.seconds for r in tool)
+        best = statistics.median(
+            f.seconds / r.seconds for r, f in zip(tool, runs[fastest], strict=True)
         )
-    ratios = [m.seconds / j.seconds for j, m in zip(runs[JANITOR], runs[MEMKEYS], strict=True)]
-    print(
-        f"speed-up janitor vs redis-cli: {rates[JANITOR] / rates[MEMKEYS]:.2f}x "
-        f"(per round: {', '.join(f'{ratio:.2f}x' for ratio in ratios)})"
-    )
-    scan_rate = keys / statistics.median(scan_seconds(run) for run in runs[JANITOR])
-    print(
-        f"janitor scan phase alone (no start-up, no report): {scan_rate:,.0f} keys/s (median),"
-        f" {scan_rate / rates[MEMKEYS]:.2f}x redis-cli"
-    )
-    sent = {
-        name: (calls_after.get(name, 0) - calls_before.get(name, 0)) / keys
-        for name in ("memory|usage", "object|idletime", "pttl", "type", "scan")
-    }
-    print("janitor commands per key: " + ", ".join(f"{n} {v:.3f}" for n, v in sent.items()))
-    print("\njanitor scan phase   server CPU/key  server-bound   janitor rate  share")
-    for run in runs[JANITOR]:
-        bound = keys / run.server_cpu_seconds
-        actual = keys / scan_seconds(run)
-        print(
-            f"{'':20s} {run.server_cpu_seconds / keys * 1e6:10.2f} µs {bound:>10,.0f}/s"
-            f" {actual:>12,.0f}/s {actual / bound:6.0%}"
+        debian = statistics.median(
+            d.seconds / r.seconds for r, d in zip(tool, runs[CLI_DEBIAN], strict=True)
         )
-    print(
-        f"\njanitor with the default max_server_cpu 0.2: {default.seconds:.2f}s,"
-        f" {keys / default.seconds:,.0f} keys/s, server CPU share during the scan"
-        f" {default.server_cpu_seconds / scan_seconds(default):.0%}"
-    )
-    peak = max(run.peak_rss_bytes for run in runs[JANITOR])
-    hwm = max(run.vm_hwm_bytes for run in runs[JANITOR])
-    print(f"\njanitor peak RSS: {peak / 2**20:.0f} MiB (ru_maxrss), {hwm / 2**20:.0f} MiB (VmHWM)")
+        client = statistics.median(r.client_cpu_seconds for r in tool) / keys * 1e6
+        server = statistics.median(r.server_cpu_seconds for r in tool) / keys * 1e6
+        rss = max(r.vm_hwm_bytes for r in tool) / 2**20
+        print(
+            f"| {name} | {wall:.2f} s | {keys / wall:,.0f} | {best:.2f}x | {debian:.2f}x |"
+            f" {client:.2f} µs | {server:.2f} µs | {rss:.0f} MiB |"
+        )
+    rate = keys / statistics.median(r.seconds for r in runs["janitor run --dry-run, defaults"])
+    print(f"\nscheduled runs (scan.max_duration {MAX_DURATION:.0f} s) at {rate:,.0f} keys/s:")
+    for total in (10_000_000, 100_000_000):
+        per_run = rate * MAX_DURATION
+        print(
+            f"  {total:>11,} keys: {total / rate / 60:6.1f} min of scanning,"
+            f" {max(1, -(-total // int(per_run)))} run(s) of 15 min for a full pass"
+        )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,15 @@ BIG_KEYS_PER_KIND = 200
 
 @contextmanager
 def bench_server() -> Iterator[RedisServer]:
-    """A throwaway redis-server with DEBUG enabled (for DEBUG POPULATE)."""
+    """A throwaway redis-server with DEBUG enabled (for DEBUG POPULATE), on a loopback port
+    and on the unix socket ``socket_path`` too."""
     with tempfile.TemporaryDirectory(prefix="janitor-bench-") as workdir:
-        server = RedisServer(Path(workdir), {"enable-debug-command": "yes"}).start()
+        config = {
+            "enable-debug-command": "yes",
+            "unixsocket": str(Path(workdir) / "redis.sock"),
+            "unixsocketperm": "700",
+        }
+        server = RedisServer(Path(workdir), config).start()
         try:
             yield server
         finally:
@@ -76,6 +82,7 @@ class ChildRun:
     vm_hwm_bytes: int
     server_cpu_seconds: float
     stderr: str
+    client_cpu_seconds: float = 0.0
 
 
 def run_child(
@@ -116,6 +123,7 @@ def run_child(
         vm_hwm_bytes=vm_hwm,
         server_cpu_seconds=server_cpu(server) - cpu_before,
         stderr=errors,
+        client_cpu_seconds=usage.ru_utime + usage.ru_stime,
     )
 
 

@@ -27,12 +27,12 @@ from janitor.adapters.redis.key_actions import (
     KeyActor,
     needs_archive,
 )
-from janitor.app.inventory import scan_instance
+from janitor.app.resumable_scan import scan_for_run
 from janitor.config.settings import Settings
 from janitor.core.errors import JanitorError
 from janitor.core.logs import get_logger
-from janitor.domain.keys import KeyRecord
 from janitor.domain.planner import CandidateCollector, Plan, make_plan
+from janitor.domain.scan_scope import scan_scope
 from janitor.domain.server import IdleMetric, ServerInfo
 
 log = get_logger(__name__)
@@ -113,6 +113,7 @@ class PassResult:
 
     errors: list[str] = field(default_factory=list)
     """Failures beside the per-key results (an unwritable archive): top-level ``errors``."""
+    scan_coverage: dict[str, Any] | None = None
 
     def count(self, result: str) -> int:
         """How many actions ended with ``result`` (done/skipped/failed/planned)."""
@@ -133,6 +134,7 @@ class PassResult:
             "archive_file": self.archive_file,
             "warnings": self.warnings,
             "error": self.error.message if self.error is not None else None,
+            "scan_coverage": self.scan_coverage,
         }
 
 
@@ -159,27 +161,31 @@ class PassOptions:
 
 def plan_instance(
     target: RedisTarget, settings: Settings, options: PassOptions, need_to_free_bytes: int
-) -> tuple[Plan, list[str], int]:
+) -> tuple[Plan, list[str], int, dict[str, Any]]:
     """Scan ``target`` keeping only judged candidates; return the plan, warnings, keys scanned."""
     collector = CandidateCollector(settings.policy)
     now = options.clock()
     touches = options.touches
-
-    def offer(record: KeyRecord) -> None:
-        collector.offer(touches.adjust(record, now) if touches is not None else record)
-
-    scan = scan_instance(target, settings, options.progress, offer)
+    scope = scan_scope(settings.policy)
+    scan, coverage, pass_warnings = scan_for_run(
+        target,
+        settings,
+        options.progress,
+        collector,
+        scope,
+        adjust=(lambda record: touches.adjust(record, now)) if touches is not None else None,
+    )
     plan = make_plan(
         collector.candidates(), settings.policy, need_to_free_bytes, options.clock(), options.goal
     )
     plan.beyond_max_candidates = collector.dropped
-    warnings = list(scan.warnings)
+    warnings = list(scan.warnings) + pass_warnings
     if scan.idle_metric is IdleMetric.FREQ and any(r.min_idle for r in settings.policy.rules):
         warnings.append("rules with min_idle never match here (LFU: use max_freq)")
     if collector.dropped:
         warnings.append(f"{collector.dropped} lower-scored candidates over max_candidates ignored")
     log.info("plan.made", **plan.summary())
-    return plan, warnings, scan.aggregates.total.keys
+    return plan, warnings, scan.scanned_keys, coverage
 
 
 def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> PassResult:
@@ -188,11 +194,12 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
     log.info("headroom.before", verdict=before.verdict, need=before.need_to_free_bytes)
     goal = options.goal or settings.policy.goal
     scanned_keys: int | None = None
+    coverage: dict[str, Any] | None = None
     if goal == "headroom" and before.need_to_free_bytes <= 0:
         plan = make_plan([], settings.policy, 0, options.clock(), goal)
         warnings = ["headroom is fine: nothing to free, the keyspace was not scanned"]
     else:
-        plan, warnings, scanned_keys = plan_instance(
+        plan, warnings, scanned_keys, coverage = plan_instance(
             target, settings, options, before.need_to_free_bytes
         )
     if plan.actions and not options.dry_run and options.confirm is not None:
@@ -243,6 +250,7 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
         archive_file=str(archive.path) if archive is not None and archive.path else None,
         warnings=warnings,
         errors=[archive_error] if archive_error else [],
+        scan_coverage=coverage,
     )
     if after_error is not None:
         result.failed_after_acting(

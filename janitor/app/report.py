@@ -40,6 +40,10 @@ def key_entry(record: KeyRecord, instance: str | None = None) -> dict[str, Any]:
     return entry
 
 
+SAMPLED_SECTIONS = ["by_type", "idle_histogram", "ttl_buckets"]
+"""The sections a sampled report estimates (the others are exact)."""
+
+
 def _tally(tally: Tally) -> dict[str, int]:
     return {"keys": tally.keys, "bytes": tally.bytes}
 
@@ -73,6 +77,8 @@ def aggregate_sections(aggregates: KeyspaceAggregates) -> dict[str, Any]:
         "ttl_buckets": {
             label: _tally(aggregates.ttl_histogram.get(label, Tally())) for label in ttl_labels
         },
+        "sample_rate": aggregates.sample_rate,
+        "sampled_sections": SAMPLED_SECTIONS if aggregates.sample_rate else [],
     }
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from janitor.adapters.redis.connection import RedisTarget, targets_from_settings
 from janitor.app.context import AppContext
 from janitor.app.exit_codes import first_failure_or_ok
+from janitor.app.fleet_scan import scan_instances
 from janitor.app.forecast_view import headroom_with_history
 from janitor.app.headroom import HeadroomReport, Verdict, measure_headroom
 from janitor.app.instance_loop import for_each_instance
@@ -48,6 +49,11 @@ log = get_logger(__name__)
 @click.option("--count", type=click.IntRange(min=1), help="SCAN COUNT hint [1000].")
 @click.option("--samples", type=click.IntRange(min=0), help="MEMORY USAGE SAMPLES [5].")
 @click.option("--pause", help="Pause between batches, e.g. 10ms (throttle).")
+@click.option(
+    "--sample",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    help="Estimate type/idle/TTL tables from this share of keys, e.g. 0.05 [1].",
+)
 def report(
     config_path: Path | None,
     urls: tuple[str, ...],
@@ -62,6 +68,7 @@ def report(
     count: int | None,
     samples: int | None,
     pause: str | None,
+    sample: float | None,
 ) -> int:
     """Dry run: scan and report the keyspace; changes nothing."""
     app = prepare(
@@ -79,7 +86,7 @@ def report(
                 "samples": samples,
                 "pause": pause,
             },
-            "report": {"top": top},
+            "report": {"top": top, "sample": sample},
         },
     )
     if fmt in ("html", "csv"):
@@ -153,6 +160,17 @@ def scan_all(app: AppContext) -> tuple[list[InstanceScan], list[tuple[str, Janit
             return scan_instance(target, app.settings, progress)
 
     targets = targets_from_settings(app.settings)
+    if app.settings.scan.parallel_instances > 1 and len(targets) > 1:
+        scans: list[InstanceScan] = []
+        failures: list[tuple[str, JanitorError]] = []
+        for target, outcome in scan_instances(targets, app.settings):  # one shared CPU budget
+            if isinstance(outcome, JanitorError):
+                failures.append((target.display, outcome))
+            else:
+                scans.append(outcome)
+        if failures and not scans:
+            raise failures[0][1]
+        return scans, failures
     done = for_each_instance(targets, app.settings, scan, may_write=False)
     done.raise_if_all_failed()
     return done.results, done.failures

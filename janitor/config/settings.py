@@ -132,6 +132,21 @@ class ScanSettings(Section):
         le=1,
         description="Share of Redis's main thread the scan may use (0.2 = 20%); 1: no cap.",
     )
+    parallel_instances: int = Field(
+        default=1, ge=1, le=64, description="Instances a report scans side by side (threads)."
+    )
+    max_client_cpu: float = Field(
+        default=1.0, gt=0, description="Janitor CPU (cores) all side-by-side scans share."
+    )
+    max_duration: Seconds = Field(
+        default=600.0,
+        description="A run stops scanning after this long and the next run resumes; 0: no cap.",
+    )
+    max_batch_server_time: Seconds = Field(
+        default=100e-6,
+        ge=0,
+        description="Longest one scan request may hold Redis (other clients wait); 0: no bound.",
+    )
 
 
 class ReportSettings(Section):
@@ -143,6 +158,12 @@ class ReportSettings(Section):
     )
     max_prefixes: int = Field(
         default=1000, ge=1, description="Distinct prefixes tracked; the rest count as (other)."
+    )
+    sample: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Share of keys fully probed for the type/idle/TTL tables (1: every key).",
     )
 
 

@@ -22,6 +22,8 @@ _SIZE_UNITS: dict[str, int] = {
 }
 _DURATION_UNITS: dict[str, float] = {
     "": 1,
+    "us": 1e-6,
+    "µs": 1e-6,
     "ms": 0.001,
     "s": 1,
     "m": 60,
@@ -30,7 +32,7 @@ _DURATION_UNITS: dict[str, float] = {
     "d": 86400,
     "w": 7 * 86400,
 }
-_NUMBER_WITH_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_NUMBER_WITH_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Zµ]*)\s*$")
 
 
 def parse_size(text: str | int) -> int:

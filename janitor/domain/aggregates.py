@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import zlib
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -98,8 +99,11 @@ class KeyspaceAggregates:
     idle_histogram: dict[str, Tally] = field(default_factory=dict)
     ttl_histogram: dict[str, Tally] = field(default_factory=dict)
     prefixes_truncated: bool = False
+    sample_rate: float | None = None
+    """Set by ``start_sampling``: type, idle and TTL tables are then estimates from a sample."""
     _top: list[tuple[int, int, KeyRecord]] = field(default_factory=list, repr=False)
     _sequence: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+    _sample_below: int = field(default=2**32, repr=False)
 
     def add(self, record: KeyRecord) -> None:
         """Account for one key."""
@@ -117,7 +121,7 @@ class KeyspaceAggregates:
         single_separator = len(separators) == 1
         idle_limits, idle_labels = _IDLE_LIMITS, _IDLE_LABELS
         ttl_limits, ttl_labels = _TTL_LIMITS_MS, _TTL_LABELS
-        top_floor = self._top_floor()
+        top_floor = self.top_floor()
         for record in records:
             size = record.size_bytes
             idle = record.idle_seconds
@@ -143,11 +147,81 @@ class KeyspaceAggregates:
                 tally[0] += 1
                 tally[1] += size
             if size > top_floor:
-                self._add_top(record)
-                top_floor = self._top_floor()
-        self._fold(batch)
+                self.add_top(record)
+                top_floor = self.top_floor()
+        self.fold(batch)
 
-    def _fold(self, batch: dict[tuple[int, str, int, str, str, bytes], list[int]]) -> None:
+    def start_sampling(self, rate: float) -> None:
+        """Estimate by type, idle and TTL from a ``rate`` sample (0 < rate < 1) of the keys.
+
+        Then feed every key's size through ``add_sizes`` (totals, DBs, size histogram and
+        prefixes stay exact), probe the rest only for keys ``wants_metadata`` picks, feed
+        those records to ``add_sampled`` (the top-N stays exact), and call ``finish_sampling``.
+        A key is in the sample when the CRC-32 of its name falls under ``rate`` (the same keys
+        every run).
+        """
+        self.sample_rate = rate
+        self._sample_below = int(rate * 2**32)
+
+    def in_sample(self, key: bytes) -> bool:
+        """True when ``key`` belongs to the sample."""
+        return zlib.crc32(key) < self._sample_below
+
+    def wants_metadata(self, key: bytes, size: int) -> bool:
+        """True for a sampled key or one big enough to enter the top-N."""
+        return size > self.top_floor() or zlib.crc32(key) < self._sample_below
+
+    def add_sizes(self, db: int, keys: Sequence[bytes], sizes: Sequence[object]) -> None:
+        """Account exactly for the size of every key (non-integer replies are skipped)."""
+        separators = self.separators
+        single_separator = len(separators) == 1
+        batch: dict[tuple[int, bytes], list[int]] = {}
+        for key, size in zip(keys, sizes, strict=True):
+            if size.__class__ is not int:
+                continue
+            assert isinstance(size, int)
+            if single_separator:
+                found = key.find(separators)
+                prefix = key[:found] if found >= 0 else NO_PREFIX
+            else:
+                prefix = key_prefix(key, separators)
+            combo = (1 << (size - 1).bit_length() if size > 1 else 1, prefix)
+            tally = batch.get(combo)
+            if tally is None:
+                batch[combo] = [1, size]
+            else:
+                tally[0] += 1
+                tally[1] += size
+        by_db = _tally(self.by_db, db)
+        for (size_limit, prefix), (count, size) in batch.items():
+            self.total.add(size, count)
+            by_db.add(size, count)
+            _tally(self.size_histogram, size_limit).add(size, count)
+            self._add_prefix(prefix, size, count)
+
+    def add_sampled(self, records: Iterable[KeyRecord]) -> None:
+        """Account for the records ``wants_metadata`` picked: sample tables and the top-N."""
+        for record in records:
+            if record.size_bytes > self.top_floor():
+                self.add_top(record)
+            if not self.in_sample(record.key):
+                continue
+            size = record.size_bytes
+            _tally(self.by_type, record.type).add(size)
+            _tally(self.idle_histogram, idle_bucket(record.idle_seconds)).add(size)
+            _tally(self.ttl_histogram, ttl_bucket(record.ttl_ms)).add(size)
+
+    def finish_sampling(self) -> None:
+        """Scale the sampled tables up to estimates for the whole keyspace."""
+        if not self.sample_rate:
+            return
+        for table in (self.by_type, self.idle_histogram, self.ttl_histogram):
+            for tally in table.values():
+                tally.keys = round(tally.keys / self.sample_rate)
+                tally.bytes = round(tally.bytes / self.sample_rate)
+
+    def fold(self, batch: dict[tuple[int, str, int, str, str, bytes], list[int]]) -> None:
+        """Add per-combination (keys, bytes) counts into every table."""
         for (db, type_name, size_limit, idle, ttl, prefix), (keys, size) in batch.items():
             self.total.add(size, keys)
             _tally(self.by_db, db).add(size, keys)
@@ -157,7 +231,7 @@ class KeyspaceAggregates:
             _tally(self.ttl_histogram, ttl).add(size, keys)
             self._add_prefix(prefix, size, keys)
 
-    def _top_floor(self) -> int:
+    def top_floor(self) -> int:
         """The size a key must exceed to enter the top-N (-1 while there is room)."""
         if self.top_n <= 0:
             return 1 << 62
@@ -179,8 +253,10 @@ class KeyspaceAggregates:
         for prefix, tally in other.by_prefix.items():
             self._add_prefix(prefix, tally.bytes, tally.keys)
         self.prefixes_truncated |= other.prefixes_truncated
+        if other.sample_rate is not None:
+            self.sample_rate = min(self.sample_rate or 1.0, other.sample_rate)
         for record in other.top_keys():
-            self._add_top(record)
+            self.add_top(record)
 
     def top_keys(self) -> list[KeyRecord]:
         """Return the largest keys seen, largest first."""
@@ -192,7 +268,8 @@ class KeyspaceAggregates:
             self.prefixes_truncated = True
         _tally(self.by_prefix, prefix).add(size, keys)
 
-    def _add_top(self, record: KeyRecord) -> None:
+    def add_top(self, record: KeyRecord) -> None:
+        """Offer ``record`` to the top-N only (callers check ``top_floor`` first)."""
         if self.top_n <= 0:
             return
         entry = (record.size_bytes, -next(self._sequence), record)

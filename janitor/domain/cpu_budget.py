@@ -92,6 +92,11 @@ class CpuBudgetController:
         self.count = min(max_count, max(self._min_count, 100))
         self.scan_cpu_seconds = 0.0
 
+    @property
+    def cost_per_key(self) -> float | None:
+        """The scan's server CPU per key measured so far (smoothed), None before a batch."""
+        return self._cost_per_key
+
     def delay(self, now: float) -> float:
         """Return how many seconds to wait before starting the next batch."""
         if self._schedule is None:

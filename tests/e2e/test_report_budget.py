@@ -40,7 +40,9 @@ def test_paced_report_logs_what_the_scan_cost_redis(
     assert 0 < finished["server_cpu_share"] <= 1
 
 
-def test_budget_of_one_scans_unpaced(redis_server: RedisServer, run_cli: Run) -> None:
+def test_no_budget_and_no_batch_bound_scans_unpaced(
+    redis_server: RedisServer, run_cli: Run
+) -> None:
     redis_server.client().set("k", "v")
     result = run_cli(
         "report",
@@ -48,10 +50,26 @@ def test_budget_of_one_scans_unpaced(redis_server: RedisServer, run_cli: Run) ->
         redis_server.url,
         "--format",
         "json",
-        env={"JANITOR_SCAN__MAX_SERVER_CPU": "1"},
+        env={"JANITOR_SCAN__MAX_SERVER_CPU": "1", "JANITOR_SCAN__MAX_BATCH_SERVER_TIME": "0"},
     )
     assert result.exit_code == 0, result.stderr
     assert "server_cpu_seconds" not in scan_finished(result)
+
+
+def test_a_batch_bound_alone_still_measures_the_cost(
+    redis_server: RedisServer, run_cli: Run
+) -> None:
+    redis_server.client().set("k", "v")
+    result = run_cli(
+        "report",
+        "--url",
+        redis_server.url,
+        "--format",
+        "json",
+        env={"JANITOR_SCAN__MAX_SERVER_CPU": "1", "JANITOR_SCAN__MAX_BATCH_SERVER_TIME": "50us"},
+    )
+    assert result.exit_code == 0, result.stderr
+    assert scan_finished(result)["max_server_cpu"] == 1.0
 
 
 def test_budget_out_of_range_exits_78(run_cli: Run) -> None:

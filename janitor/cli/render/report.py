@@ -81,6 +81,12 @@ def render_report(document: Mapping[str, Any], console: Console) -> None:
     if not document["scanned_keys"]:
         console.print("No keys: the selected databases are empty (or nothing matched).")
         return
+    if document.get("sample_rate"):
+        console.print(
+            f"[yellow]sampled:[/yellow] by type, idle time and TTL are estimates from "
+            f"{document['sample_rate']:.1%} of the keys; totals, DBs, prefixes, sizes and the "
+            "top keys are exact"
+        )
     print_table(console, top_keys_table(document["top_keys"]), lead=1)
     print_table(
         console, _tally_table("By DB", "db", [(str(r["db"]), r) for r in document["by_db"]])
