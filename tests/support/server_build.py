@@ -11,7 +11,9 @@ import functools
 import os
 import re
 import shutil
+import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
 
 import pytest
@@ -97,4 +99,33 @@ def requires_jemalloc(why: str) -> pytest.MarkDecorator:
     build = server_build()
     return pytest.mark.skipif(
         not build.jemalloc, reason=f"{why} needs jemalloc; this server is {build.label}"
+    )
+
+
+@functools.cache
+def supports_tls(path: str = REDIS_SERVER) -> bool:
+    """True when the binary was built with TLS (``BUILD_TLS=yes``).
+
+    Starts it with a TLS port and certificate files that do not exist: a TLS build stops with
+    "Failed to configure TLS"; a build without TLS says "Failed finding TLS support" (7.x) or
+    refuses ``tls-port`` as a bad directive (6.2). Either way it exits before serving anything.
+    """
+    with socket.socket() as probe, tempfile.TemporaryDirectory() as scratch:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+        arguments = ["--port", "0", "--tls-port", port, "--bind", "127.0.0.1", "--save", ""]
+        arguments += ["--tls-cert-file", f"{scratch}/none", "--tls-key-file", f"{scratch}/none"]
+        arguments += ["--appendonly", "no", "--dir", scratch, "--logfile", ""]
+        completed = subprocess.run(
+            [path, *arguments], capture_output=True, text=True, timeout=30, cwd=scratch
+        )
+    said = completed.stdout + completed.stderr
+    return "Failed finding TLS support" not in said and "Bad directive" not in said
+
+
+def requires_tls() -> pytest.MarkDecorator:
+    """Skip unless the server binary was built with TLS."""
+    build = server_build()
+    return pytest.mark.skipif(
+        not supports_tls(), reason=f"this server binary ({build.label}) was built without TLS"
     )
