@@ -18,6 +18,7 @@ from janitor.domain.planner import PlannedAction
 from tests.conftest import RedisFactory
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer, wait_for
+from tests.support.server_build import requires
 
 DAY = 86400
 
@@ -153,6 +154,25 @@ def test_crash_between_archive_and_unlink_loses_nothing(
     assert client.exists(b"k") == 0
     assert second.path is not None
     assert [r.payload for r in ArchiveReader(second.path)] == [payload]
+
+
+@requires(7, 2, "CLIENT NO-TOUCH")
+def test_an_interrupted_archive_leaves_the_idle_time_untouched(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis_server.client()
+    plant(client, b"k", size=5000, idle_seconds=40 * DAY)
+    archive = ArchiveWriter(tmp_path / "archive", "run", redis_server.url)
+
+    def die(_: PlannedAction) -> None:
+        raise CrashError
+
+    with pytest.raises(CrashError):
+        actor(redis_server, archive, before_unlink=die).act(
+            judged(redis_server, b"k", "archive"), dry_run=False
+        )
+    assert client.exists(b"k") == 1
+    assert client.object("idletime", b"k") >= 40 * DAY  # DUMP ran with CLIENT NO-TOUCH ON
 
 
 def test_payload_over_the_limit_is_skipped_and_kept(

@@ -139,7 +139,9 @@ class RedisServer:
             settings = {name: v for name, v in settings.items() if name not in ONLY_FROM_7_0}
         arguments: list[str] = []
         for name, value in settings.items():
-            arguments += [f"--{name}", value]
+            # Redis 6.2 silently ignores `--save "3600 1"` (one quoted argument): split it.
+            values = value.split() if name == "save" and value.strip() else [value]
+            arguments += [f"--{name}", *values]
         return arguments
 
     def _answers(self) -> bool:
