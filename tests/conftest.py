@@ -27,7 +27,7 @@ RedisFactory = Callable[..., RedisServer]
 
 
 def pytest_report_header() -> str:
-    """Name the server binary under test (``$JANITOR_TEST_REDIS_SERVER`` picks another one)."""
+    """Name the server binary under test (``$REDIS_JANITOR_TEST_SERVER`` picks another one)."""
     build = server_build()
     return f"redis server: {build.label} at {REDIS_SERVER} (${SERVER_ENVIRONMENT_VARIABLE})"
 

@@ -2,7 +2,7 @@
 
 Never used against a Redis the suite did not start. Servers are stopped with SHUTDOWN NOSAVE
 (a server whose final save fails refuses to exit on SIGTERM), then SIGKILL as a fallback.
-The binary is ``$JANITOR_TEST_REDIS_SERVER`` (default: ``redis-server`` on PATH); see
+The binary is ``$REDIS_JANITOR_TEST_SERVER`` (default: ``redis-server`` on PATH); see
 ``tests/support/server_build.py`` for what it is.
 """
 

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 
 import pytest
 
-SERVER_ENVIRONMENT_VARIABLE = "JANITOR_TEST_REDIS_SERVER"
+SERVER_ENVIRONMENT_VARIABLE = "REDIS_JANITOR_TEST_SERVER"
+# Not JANITOR_…: redis-janitor rejects unknown JANITOR_* variables as misspelt settings.
 REDIS_SERVER = (
     os.environ.get(SERVER_ENVIRONMENT_VARIABLE) or shutil.which("redis-server") or "redis-server"
 )
-"""The binary every test server runs: ``$JANITOR_TEST_REDIS_SERVER`` or ``redis-server`` on PATH."""
+"""The binary every test server runs: ``$REDIS_JANITOR_TEST_SERVER`` or ``redis-server`` on PATH."""
 _VERSION_LINE = re.compile(r"^(?P<flavor>\w+) server v=(?P<version>\d+\.\d+\.\d+)")
 _MALLOC = re.compile(r"\bmalloc=(?P<allocator>\S+)")
 VALKEY_REDIS_COMPATIBILITY = (7, 2, 4)
