@@ -26,18 +26,6 @@ CLI = str(Path(sys.executable).with_name("redis-janitor"))
 RedisFactory = Callable[..., RedisServer]
 
 
-def pytest_report_header() -> str:
-    """Name the server binary under test (``$REDIS_JANITOR_TEST_SERVER`` picks another one)."""
-    build = server_build()
-    return f"redis server: {build.label} at {REDIS_SERVER} (${SERVER_ENVIRONMENT_VARIABLE})"
-
-
-@pytest.fixture(scope="session")
-def redis_build() -> ServerBuild:
-    """The server binary the suite runs against: flavour, version, allocator."""
-    return server_build()
-
-
 @pytest.fixture
 def redis_factory(tmp_path: Path) -> Iterator[RedisFactory]:
     """Start redis-server processes with per-test config; all are stopped after the test."""
@@ -105,3 +93,15 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
         return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
     return run
+
+
+def pytest_report_header() -> str:
+    """Name the server binary under test (``$REDIS_JANITOR_TEST_SERVER`` picks another one)."""
+    build = server_build()
+    return f"redis server: {build.label} at {REDIS_SERVER} (${SERVER_ENVIRONMENT_VARIABLE})"
+
+
+@pytest.fixture(scope="session")
+def redis_build() -> ServerBuild:
+    """The server binary the suite runs against: flavour, version, allocator."""
+    return server_build()

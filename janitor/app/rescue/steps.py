@@ -18,6 +18,7 @@ import redis
 
 from janitor.adapters.files.rescue_record import OriginalSettings
 from janitor.adapters.redis.info import read_config
+from janitor.core.errors import JanitorError
 from janitor.core.logs import get_logger
 
 log = get_logger(__name__)
@@ -27,12 +28,8 @@ STOP_WRITES = "stop-writes-on-bgsave-error"
 POLL_INTERVAL_SECONDS = 0.1
 
 
-class RescueInterruptedError(BaseException):
-    """A SIGTERM arrived during a rescue (the original settings are restored before exiting).
-
-    Not an ``Exception``: the signal can land anywhere, e.g. inside logging's ``emit``, whose
-    ``except Exception`` would otherwise swallow it and let the rescue wait out its BGSAVE.
-    """
+class RescueInterruptedError(JanitorError):
+    """A SIGTERM arrived during a rescue (the original settings are restored before exiting)."""
 
 
 def lift_write_block(client: redis.Redis) -> None:
