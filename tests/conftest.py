@@ -52,6 +52,18 @@ def redis_server(redis_factory: RedisFactory) -> RedisServer:
     return redis_factory()
 
 
+def pytest_report_header() -> str:
+    """Name the server binary under test (``$REDIS_JANITOR_TEST_SERVER`` picks another one)."""
+    build = server_build()
+    return f"redis server: {build.label} at {REDIS_SERVER} (${SERVER_ENVIRONMENT_VARIABLE})"
+
+
+@pytest.fixture(scope="session")
+def redis_build() -> ServerBuild:
+    """The server binary the suite runs against: flavour, version, allocator."""
+    return server_build()
+
+
 @dataclass
 class CliResult:
     """What one run of the installed command did."""
@@ -93,15 +105,3 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
         return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
     return run
-
-
-def pytest_report_header() -> str:
-    """Name the server binary under test (``$REDIS_JANITOR_TEST_SERVER`` picks another one)."""
-    build = server_build()
-    return f"redis server: {build.label} at {REDIS_SERVER} (${SERVER_ENVIRONMENT_VARIABLE})"
-
-
-@pytest.fixture(scope="session")
-def redis_build() -> ServerBuild:
-    """The server binary the suite runs against: flavour, version, allocator."""
-    return server_build()
