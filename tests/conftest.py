@@ -15,6 +15,12 @@ import pytest
 
 from tests.support.forkfail import faulty_redis_factory, forkfail_library  # noqa: F401 (fixtures)
 from tests.support.redis_server import RedisServer
+from tests.support.server_build import (
+    REDIS_SERVER,
+    SERVER_ENVIRONMENT_VARIABLE,
+    ServerBuild,
+    server_build,
+)
 
 CLI = str(Path(sys.executable).with_name("redis-janitor"))
 RedisFactory = Callable[..., RedisServer]
@@ -76,6 +82,18 @@ def redis_factory(tmp_path: Path) -> Iterator[RedisFactory]:
 def redis_server(redis_factory: RedisFactory) -> RedisServer:
     """A plain throwaway redis-server on a free port."""
     return redis_factory()
+
+
+def pytest_report_header() -> str:
+    """Name the server binary under test (``$REDIS_JANITOR_TEST_SERVER`` picks another one)."""
+    build = server_build()
+    return f"redis server: {build.label} at {REDIS_SERVER} (${SERVER_ENVIRONMENT_VARIABLE})"
+
+
+@pytest.fixture(scope="session")
+def redis_build() -> ServerBuild:
+    """The server binary the suite runs against: flavour, version, allocator."""
+    return server_build()
 
 
 @dataclass

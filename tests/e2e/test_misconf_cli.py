@@ -19,6 +19,7 @@ from tests.conftest import CliResult
 from tests.support.forkfail import FORK_ENOMEM_LINE, MISCONF_CONFIG, FaultyRedisFactory
 from tests.support.incident import (
     ARCHIVE_STALE,
+    FREEING_LOWERS_RSS,
     dumps,
     plant_incident,
     save_settings,
@@ -122,6 +123,7 @@ def test_run_on_a_misconf_instance_deletes_nothing_and_says_to_rescue(
     assert save_settings(client) == ("yes", "3600 1")
 
 
+@FREEING_LOWERS_RSS
 def test_run_with_rescue_enabled_rescues_a_misconf_instance(
     faulty_redis_factory: FaultyRedisFactory, run_cli: Run, tmp_path: Path
 ) -> None:
@@ -203,6 +205,7 @@ def test_a_killed_rescue_is_finished_by_the_next_run(
         client.set("probe", "1")
 
 
+@FREEING_LOWERS_RSS
 def test_serve_once_with_rescue_enabled_rescues_a_misconf_instance(
     faulty_redis_factory: FaultyRedisFactory, run_cli: Run, tmp_path: Path
 ) -> None:

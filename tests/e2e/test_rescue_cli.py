@@ -24,6 +24,7 @@ from tests.support.forkfail import MISCONF_CONFIG, FaultyRedisFactory, bgsave_fi
 from tests.support.incident import (
     ARCHIVE_STALE,
     DAY,
+    FREEING_LOWERS_RSS,
     STALE_KEYS,
     STALE_VALUE_BYTES,
     dumps,
@@ -37,6 +38,7 @@ Run = Callable[..., CliResult]
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "proc"
 
 
+@FREEING_LOWERS_RSS
 def test_rescue_recovers_the_seed_incident_and_loses_nothing(
     faulty_redis_factory: FaultyRedisFactory, run_cli: Run, tmp_path: Path
 ) -> None:
@@ -91,6 +93,7 @@ def test_rescue_recovers_the_seed_incident_and_loses_nothing(
     assert dumps(client, list(stale)) == stale  # byte-exact: nothing lost
 
 
+@FREEING_LOWERS_RSS
 def test_rescue_text_output_says_what_happened(
     faulty_redis_factory: FaultyRedisFactory, run_cli: Run, tmp_path: Path
 ) -> None:

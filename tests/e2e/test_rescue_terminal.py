@@ -11,7 +11,13 @@ import pytest
 
 from tests.conftest import CLI, clean_env
 from tests.support.forkfail import MISCONF_CONFIG, FaultyRedisFactory
-from tests.support.incident import dumps, plant_incident, save_settings, write_config
+from tests.support.incident import (
+    FREEING_LOWERS_RSS,
+    dumps,
+    plant_incident,
+    save_settings,
+    write_config,
+)
 
 
 def rescue_on_a_terminal(url: str, config: Path, answer: bytes) -> subprocess.CompletedProcess[str]:
@@ -35,7 +41,9 @@ def rescue_on_a_terminal(url: str, config: Path, answer: bytes) -> subprocess.Co
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-@pytest.mark.parametrize(("answer", "exit_code"), [(b"n", 2), (b"y", 0)])
+@pytest.mark.parametrize(
+    ("answer", "exit_code"), [(b"n", 2), pytest.param(b"y", 0, marks=FREEING_LOWERS_RSS)]
+)
 def test_rescue_asks_on_a_terminal(
     faulty_redis_factory: FaultyRedisFactory, tmp_path: Path, answer: bytes, exit_code: int
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from janitor.domain.planner import PlannedAction
 from tests.conftest import RedisFactory
 from tests.support.keys import plant
 from tests.support.redis_server import RedisServer, wait_for
+from tests.support.server_build import ServerBuild, requires
 
 DAY = 86400
 
@@ -155,6 +157,25 @@ def test_crash_between_archive_and_unlink_loses_nothing(
     assert [r.payload for r in ArchiveReader(second.path)] == [payload]
 
 
+@requires(7, 2, "CLIENT NO-TOUCH")
+def test_an_interrupted_archive_leaves_the_idle_time_untouched(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    client = redis_server.client()
+    plant(client, b"k", size=5000, idle_seconds=40 * DAY)
+    archive = ArchiveWriter(tmp_path / "archive", "run", redis_server.url)
+
+    def die(_: PlannedAction) -> None:
+        raise CrashError
+
+    with pytest.raises(CrashError):
+        actor(redis_server, archive, before_unlink=die).act(
+            judged(redis_server, b"k", "archive"), dry_run=False
+        )
+    assert client.exists(b"k") == 1
+    assert client.object("idletime", b"k") >= 40 * DAY  # DUMP ran with CLIENT NO-TOUCH ON
+
+
 def test_payload_over_the_limit_is_skipped_and_kept(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
@@ -202,6 +223,28 @@ def test_expire_sets_or_shortens_but_never_lengthens(redis_server: RedisServer) 
     assert results[b"short"].result == "skipped"
     assert "shorter" in results[b"short"].reason
     assert 0 < client.pttl(b"short") <= 60_000
+
+
+def test_expire_sends_lt_exactly_where_the_server_has_it(
+    redis_server: RedisServer, redis_build: ServerBuild
+) -> None:
+    client = redis_server.client()
+    plant(client, b"k", size=1000, idle_seconds=DAY)
+    seen: list[str] = []
+    with redis_server.client().monitor() as monitor:
+
+        def watch() -> None:
+            while not seen or not seen[-1].startswith("EXEC"):
+                seen.append(str(monitor.next_command()["command"]))
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        item = judged(redis_server, b"k", "expire", 3600.0)
+        outcome = actor(redis_server).act(item, dry_run=False)
+        watcher.join(timeout=10)
+    assert outcome.result == "done"
+    expected = "PEXPIRE k 3600000 LT" if redis_build.at_least(7, 0) else "PEXPIRE k 3600000"
+    assert [command for command in seen if command.startswith("PEXPIRE")] == [expected]
 
 
 def test_expire_without_the_lt_flag_on_servers_before_7_0(redis_server: RedisServer) -> None:

@@ -11,6 +11,9 @@ from janitor.app.inventory import scan_instance
 from janitor.config.settings import load_settings
 from tests.conftest import RedisFactory
 from tests.support.redis_server import free_port
+from tests.support.server_build import requires_tls
+
+pytestmark = requires_tls()
 
 
 def make_certificates(directory: Path) -> dict[str, Path]:

@@ -11,6 +11,9 @@ import pytest
 
 from tests.conftest import CliResult
 from tests.support.redis_server import RedisServer
+from tests.support.server_build import requires_tls
+
+pytestmark = requires_tls()
 
 
 @pytest.fixture

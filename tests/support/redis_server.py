@@ -2,13 +2,14 @@
 
 Never used against a Redis the suite did not start. Servers are stopped with SHUTDOWN NOSAVE
 (a server whose final save fails refuses to exit on SIGTERM), then SIGKILL as a fallback.
+The binary is ``$REDIS_JANITOR_TEST_SERVER`` (default: ``redis-server`` on PATH); see
+``tests/support/server_build.py`` for what it is.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +23,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-REDIS_SERVER = shutil.which("redis-server") or "redis-server"
+from tests.support.server_build import REDIS_SERVER, server_build
+
+ONLY_FROM_7_0 = frozenset({"enable-debug-command", "enable-protected-configs"})
+"""Settings Redis 7.0 added to allow what older servers always allow (DEBUG, CONFIG SET dir)."""
 _T = TypeVar("_T")
 
 
@@ -131,9 +135,13 @@ class RedisServer:
                 }
             )
         settings.update(self.config)
+        if not server_build().at_least(7, 0):
+            settings = {name: v for name, v in settings.items() if name not in ONLY_FROM_7_0}
         arguments: list[str] = []
         for name, value in settings.items():
-            arguments += [f"--{name}", value]
+            # Redis 6.2 silently ignores `--save "3600 1"` (one quoted argument): split it.
+            values = value.split() if name == "save" and value.strip() else [value]
+            arguments += [f"--{name}", *values]
         return arguments
 
     def _answers(self) -> bool:

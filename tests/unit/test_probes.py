@@ -98,6 +98,17 @@ def test_permission_error_is_raised_as_redis_py_would() -> None:
         decode_probes(0, [b"k"], [error, 1, -1, b"string"], IdleMetric.IDLETIME)
 
 
+def test_permission_error_of_redis_6_2_names_the_probed_subcommand() -> None:
+    raw = b"-NOPERM this user has no permissions to run the 'object' command or its subcommand\r\n"
+    (error,) = replies_for(raw, 1)
+    with pytest.raises(redis.exceptions.NoPermissionError) as raised:
+        decode_probes(0, [b"k"], [10, error, -1, b"string"], IdleMetric.FREQ)
+    assert str(raised.value).startswith(
+        "this user has no permissions to run the 'object|freq' command (this user has no "
+        "permissions to run the 'object' command or its subcommand)"
+    )
+
+
 def test_decode_refuses_a_reply_count_that_does_not_match() -> None:
     with pytest.raises(ValueError, match="zip"):
         decode_probes(0, [b"a", b"b"], [1, 2, 3, b"string"], IdleMetric.IDLETIME)

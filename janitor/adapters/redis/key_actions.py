@@ -219,14 +219,15 @@ class KeyActor:
             raise KeyChangedError("key no longer exists")
         if key_type != record.type:
             raise KeyChangedError(f"type is now {key_type}")
-        size = pipe.execute_command("MEMORY USAGE", key, "SAMPLES", self._samples)
-        if size is None or int(size) != record.size_bytes:
-            raise KeyChangedError(f"size is now {size} bytes")
+        # TTL before size: on Valkey 8 setting a TTL alone changes MEMORY USAGE (embedded expiry).
         pttl = int(pipe.execute_command("PTTL", key))
         if record.ttl_ms is None and pttl >= 0:
             raise KeyChangedError("a TTL was set")
         if record.ttl_ms is not None and not 0 <= pttl <= record.ttl_ms:
             raise KeyChangedError("the TTL was removed or lengthened")
+        size = pipe.execute_command("MEMORY USAGE", key, "SAMPLES", self._samples)
+        if size is None or int(size) != record.size_bytes:
+            raise KeyChangedError(f"size is now {size} bytes")
         if self._server.idle_metric is IdleMetric.FREQ:
             freq = int(pipe.execute_command("OBJECT FREQ", key))
             if record.freq is not None and freq > record.freq:

@@ -117,7 +117,8 @@ def _unusual_record(
     db: int, key: bytes, replies: tuple[Any, Any, Any, Any], is_freq: bool
 ) -> KeyRecord | None:
     """The slow path: a vanished key (None), or errors (raised unless about tracking)."""
-    size, staleness, pttl, key_type = (_checked(reply) for reply in replies)
+    commands = ("memory|usage", "object|freq" if is_freq else "object|idletime", "pttl", "type")
+    size, staleness, pttl, key_type = map(_checked, replies, commands)
     if size is None or pttl == -2 or key_type in (b"none", None):
         return None
     staleness = None if staleness is _NOT_TRACKED else staleness
@@ -133,10 +134,15 @@ def _unusual_record(
     )
 
 
-def _checked(reply: Any) -> Any:
+def _checked(reply: Any, command: str) -> Any:
     """Return ``reply``; tracking-policy errors become a marker, other errors are raised."""
     if isinstance(reply, hiredis.ReplyError):
         reply = to_redis_error(reply)
+    if isinstance(reply, redis.exceptions.NoPermissionError) and f"'{command}'" not in str(reply):
+        # Redis 6.2 names only the container command ("the 'memory' command or its subcommand").
+        raise redis.exceptions.NoPermissionError(
+            f"this user has no permissions to run the '{command}' command ({reply})"
+        )
     if isinstance(reply, redis.ResponseError):
         message = str(reply)
         if any(fragment in message for fragment in _TRACKING_ERRORS):
