@@ -257,8 +257,12 @@ def act_all(
         next_at = max(next_at, options.monotonic()) + interval
         outcome = actor.act(item, dry_run=options.dry_run)
         outcomes.append(outcome)
-        if outcome.writes_refused:
-            reason = "not tried: Redis refuses writes (MISCONF) since its last save failed"
+        if outcome.writes_refused or outcome.primary_lost:
+            reason = (
+                "not tried: the node is no longer a primary (failover during the run)"
+                if outcome.primary_lost
+                else "not tried: Redis refuses writes (MISCONF) since its last save failed"
+            )
             outcomes += [
                 ActionOutcome(rest, "skipped", reason) for rest in plan.actions[index + 1 :]
             ]

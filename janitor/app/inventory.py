@@ -31,6 +31,8 @@ class InstanceScan:
     aggregates: KeyspaceAggregates
     duration_seconds: float
     warnings: list[str] = field(default_factory=list)
+    node: dict[str, str | None] = field(default_factory=dict)
+    """The node identity (role, cluster node id, shard, the URL given); see RedisTarget."""
 
     @property
     def idle_metric(self) -> IdleMetric:
@@ -127,5 +129,17 @@ def scan_instance(
         dbs=dbs,
         aggregates=aggregates,
         duration_seconds=duration,
-        warnings=compatibility_warnings(server),
+        warnings=compatibility_warnings(server) + replica_warnings(target),
+        node=target.identity,
     )
+
+
+REPLICA_IDLE_WARNING = (
+    "this is a replica: its idle times only reflect the reads it served (writes and the "
+    "primary's reads do not reset them); run and rescue judge keys on the primary"
+)
+
+
+def replica_warnings(target: RedisTarget) -> list[str]:
+    """What a scan of a replica means (empty for a primary)."""
+    return [REPLICA_IDLE_WARNING] if target.role == "replica" else []

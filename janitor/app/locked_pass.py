@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from janitor.adapters.prometheus import PassMetrics
-from janitor.adapters.redis.connection import RedisTarget, targets_from_settings
+from janitor.adapters.redis.connection import RedisTarget
 from janitor.adapters.redis.lock import default_lock_dir, instance_lock
 from janitor.app.context import AppContext
 from janitor.app.headroom_meter import model_meter, model_predictor
@@ -23,6 +23,7 @@ from janitor.app.instance_pass import PassOptions, PassResult, run_pass
 from janitor.app.rescue.gate import MisconfHandling
 from janitor.app.run_result import instance_exit_code
 from janitor.app.scheduled_cycle import CycleResult, CycleStoppedError, stop_checker
+from janitor.app.topology import expand_targets
 from janitor.config.settings import Settings
 from janitor.core.errors import ExitCode, JanitorError, WritesRefusedError
 from janitor.core.logs import get_logger
@@ -74,7 +75,7 @@ def pass_metrics(target: RedisTarget, started: float, result: PassResult | None)
 def scheduled_run_cycle(app: AppContext, stop: threading.Event) -> CycleResult:
     """What ``serve`` runs on schedule: the ``run`` cycle (with actions) on every instance."""
     outcome = CycleResult()
-    targets = targets_from_settings(app.settings)
+    targets = expand_targets(app.settings, acting=True)
     meter = model_meter(targets, app.settings)
     lock_dir = default_lock_dir(app.settings)
     misconf = MisconfHandling(app.settings, app.run_id, dry_run=False)

@@ -28,8 +28,19 @@ def _remember_format(_ctx: click.Context, _param: click.Parameter, value: str) -
     return value
 
 
+_topology_flags: dict[str, Any] = {}
+
+
+def _remember_topology(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep ``--nodes``/``--discover`` for ``prepare`` (commands do not take them as arguments)."""
+    if param.name is not None:
+        _topology_flags[param.name] = value
+    return value
+
+
 def common_options(command: F) -> F:
-    """Add ``--config``, ``--url`` (repeatable), ``--format`` and ``--log-level``."""
+    """Add ``--config``, ``--url`` (repeatable), ``--nodes``, ``--discover``, ``--format`` and
+    ``--log-level``."""
     decorators = [
         click.option(
             "--config",
@@ -42,6 +53,21 @@ def common_options(command: F) -> F:
             "urls",
             multiple=True,
             help="redis://, rediss:// or unix:// URL; repeat for several instances.",
+        ),
+        click.option(
+            "--nodes",
+            type=click.Choice(["local", "this", "all"]),
+            expose_value=False,
+            callback=_remember_topology,
+            help="Redis Cluster: nodes on this host, the URL's node, or all [redis.nodes].",
+        ),
+        click.option(
+            "--discover",
+            is_flag=True,
+            default=None,
+            expose_value=False,
+            callback=_remember_topology,
+            help="Also every redis-server/valkey-server on this host [redis.discover].",
         ),
         click.option(
             "--format",
@@ -75,6 +101,8 @@ def prepare(
     configure_logging()
     layered: dict[str, Any] = dict(overrides or {})
     layered.setdefault("redis", {})["urls"] = list(urls) or None
+    layered["redis"]["nodes"] = _topology_flags.pop("nodes", None)
+    layered["redis"]["discover"] = _topology_flags.pop("discover", None)
     layered.setdefault("logging", {})["level"] = log_level
     settings = load_settings(config_path, layered)
     configure_logging(settings.logging.level, settings.logging.format)

@@ -11,11 +11,11 @@ import click
 import structlog
 from rich.console import Console
 
-from janitor.adapters.redis.connection import targets_from_settings
 from janitor.app.context import AppContext
 from janitor.app.headroom import HeadroomReport, measure_headroom
 from janitor.app.inventory import InstanceScan, scan_instance
 from janitor.app.report import build_report
+from janitor.app.topology import expand_targets
 from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.output import emit, print_error
 from janitor.cli.progress import scan_progress
@@ -101,7 +101,7 @@ def render_report_with_headroom(document: Mapping[str, Any], console: Console) -
 
 def measure_all_headroom(app: AppContext) -> HeadroomReport:
     """Measure fork headroom of every configured instance (raises when none answered)."""
-    targets = targets_from_settings(app.settings)
+    targets = expand_targets(app.settings)
     try:
         return measure_headroom(targets, app.settings)
     finally:
@@ -130,7 +130,7 @@ def scan_all(app: AppContext) -> tuple[list[InstanceScan], list[tuple[str, Janit
     """Scan every configured instance; a failure is kept per instance unless all fail."""
     scans: list[InstanceScan] = []
     failures: list[tuple[str, JanitorError]] = []
-    for target in targets_from_settings(app.settings):
+    for target in expand_targets(app.settings):
         structlog.contextvars.bind_contextvars(instance=target.display)
         try:
             with scan_progress(f"scanning {target.display}") as progress:

@@ -12,12 +12,13 @@ from pathlib import Path
 import click
 import structlog
 
-from janitor.adapters.redis.connection import RedisTarget, redis_errors, targets_from_settings
+from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.info import read_persistence_state
 from janitor.adapters.redis.lock import default_lock_dir, instance_lock
 from janitor.app.headroom_meter import model_meter
 from janitor.app.rescue.result import rescue_document
 from janitor.app.rescue.run import InstanceRescue, finish_pending, rescue_target
+from janitor.app.topology import expand_targets
 from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.output import emit, print_error
 from janitor.cli.progress import scan_progress
@@ -64,7 +65,7 @@ def rescue(
     overrides = rule_flags.overrides()
     app = prepare(config_path, urls, fmt, log_level, overrides)
     ask = require_consent(dry_run, yes, "rescue")
-    targets = targets_from_settings(app.settings)
+    targets = expand_targets(app.settings, acting=True)
     pending = finish_pending(targets, app.settings.rescue.state_dir, dry_run=dry_run)
     meter = model_meter(targets, app.settings)
     lock_dir = default_lock_dir(app.settings)

@@ -10,7 +10,6 @@ import click
 import structlog
 
 from janitor.adapters.prometheus import PassMetrics, publish_textfile
-from janitor.adapters.redis.connection import targets_from_settings
 from janitor.adapters.redis.lock import default_lock_dir, instance_lock
 from janitor.app.headroom_meter import model_meter, model_predictor
 from janitor.app.instance_pass import PassOptions, PassResult
@@ -19,6 +18,7 @@ from janitor.app.rescue.gate import MisconfHandling
 from janitor.app.rescue.run import finish_pending
 from janitor.app.restore import restore_archives
 from janitor.app.run_result import run_document, run_exit_code
+from janitor.app.topology import expand_targets
 from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.output import emit, print_error
 from janitor.cli.progress import scan_progress
@@ -70,7 +70,7 @@ def run(
     ask = require_consent(dry_run, yes, "run")
     results: list[PassResult] = []
     failures: list[tuple[str, JanitorError]] = []
-    targets = targets_from_settings(app.settings)
+    targets = expand_targets(app.settings, acting=True)
     pending = finish_pending(targets, app.settings.rescue.state_dir, dry_run=dry_run)
     misconf = MisconfHandling(
         app.settings, app.run_id, dry_run, on_refused=lambda error: print_error(error, None)
@@ -143,7 +143,7 @@ def restore(
     """Put archived keys back (an archive file or a directory of them)."""
     app = prepare(config_path, urls, fmt, log_level)
     ask = require_consent(dry_run, yes, "restore")
-    targets = targets_from_settings(app.settings)
+    targets = expand_targets(app.settings, acting=True)
     if len(targets) != 1:
         raise UsageError("restore needs exactly one --url (or one configured URL)")
     target = targets[0]

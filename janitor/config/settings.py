@@ -34,6 +34,7 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 from janitor.config.policy_settings import ArchiveSettings, PolicySettings
+from janitor.config.sentinel_url import is_sentinel_url, parse_sentinel_url
 from janitor.core.errors import ConfigError
 from janitor.core.units import parse_duration, parse_size
 
@@ -72,7 +73,16 @@ class RedisSettings(Section):
     urls: list[str] = Field(
         default=["redis://127.0.0.1:6379"],
         min_length=1,
-        description="redis://, rediss:// (TLS) or unix:// URLs; a path /N limits the scan to DB N.",
+        description="redis://, rediss://, unix:// or redis+sentinel:// URLs; /N: only DB N.",
+    )
+    nodes: Literal["local", "this", "all"] = Field(
+        default="local",
+        description="Redis Cluster: which nodes to scan: local (redis-server on this host), "
+        "this (the node of the URL) or all.",
+    )
+    discover: bool = Field(
+        default=False,
+        description="Also look after every redis-server/valkey-server listening on this host.",
     )
     username: str | None = Field(default=None, description="ACL user name.")
     password: SecretStr | None = Field(default=None, description="Password (prefer password_file).")
@@ -92,8 +102,12 @@ class RedisSettings(Section):
     @classmethod
     def _known_schemes(cls, urls: list[str]) -> list[str]:
         for url in urls:
-            if not url.startswith(("redis://", "rediss://", "unix://")):
-                raise ValueError("each URL must start with redis://, rediss:// or unix://")
+            if is_sentinel_url(url):
+                parse_sentinel_url(url)  # ValueError: what is wrong, never the password
+            elif not url.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError(
+                    "each URL must start with redis://, rediss://, unix:// or redis+sentinel://"
+                )
         return urls
 
 

@@ -17,6 +17,10 @@ the check and the mutation aborts it (WATCH). A changed key is skipped and repor
     written and fsynced, and only then the ``UNLINK`` runs. A payload above the limit
     (``proto-max-bulk-len`` or ``archive.max_payload_bytes``) is skipped, never deleted.
 ``dry_run`` is checked before any command is sent: a dry run sends nothing at all.
+
+In a Redis Cluster a key whose slot moved (``-MOVED``/``-ASK``: a migration or a failover during
+the run) is skipped with that reason: it was judged on this node, never on its new owner. A
+``-READONLY`` reply (this primary was demoted) fails the action and stops the acting.
 """
 
 from __future__ import annotations
@@ -40,6 +44,16 @@ from janitor.domain.server import IdleMetric, ServerInfo
 log = get_logger(__name__)
 DEFAULT_PROTO_MAX_BULK_LEN = 512 * 1024**2
 Hook = Callable[[PlannedAction], None]
+PRIMARY_LOST = "the node is no longer a primary (failover during the run)"
+
+
+def moved_reason(error: redis.exceptions.AskError) -> str:
+    """Why a key whose slot moved to another node is left alone (judged here, not there)."""
+    where = f"{error.host}:{error.port}" if getattr(error, "host", None) else "another node"
+    return (
+        f"slot {getattr(error, 'slot_id', '?')} moved to {where} during the run: the key was "
+        "not judged there, so it is left for the next run"
+    )
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,11 @@ class ActionOutcome:
     planned: PlannedAction
     result: str
     reason: str = ""
+
+    @property
+    def primary_lost(self) -> bool:
+        """True when the node answered as a replica (a failover happened during the run)."""
+        return self.result == "failed" and self.reason.startswith(PRIMARY_LOST)
 
     @property
     def writes_refused(self) -> bool:
@@ -128,6 +147,10 @@ class KeyActor:
             redis.exceptions.NoPermissionError,
         ) as error:
             raise translate_redis_error(error, self._target.display) from None
+        except redis.exceptions.AskError as error:  # MOVED too: the slot changed owner
+            outcome = ActionOutcome(item, "skipped", moved_reason(error))
+        except redis.ReadOnlyError as error:
+            outcome = ActionOutcome(item, "failed", f"{PRIMARY_LOST}: {error}")
         except redis.RedisError as error:
             outcome = ActionOutcome(item, "failed", str(error))
         except OSError as error:

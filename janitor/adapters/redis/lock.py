@@ -28,12 +28,33 @@ import redis
 
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.config.settings import Settings
-from janitor.core.errors import LockHeldError, WritesRefusedError
+from janitor.core.errors import LockHeldError, RedisUnavailableError, WritesRefusedError
 from janitor.core.logs import get_logger
+from janitor.domain.topology import hash_tag_for
 
 log = get_logger(__name__)
 
 LOCK_KEY = b"redis-janitor:lock"
+
+
+def lock_key(target: RedisTarget) -> bytes:
+    """The lock key of ``target``: on a cluster node, with a hash tag in a slot it serves."""
+    tag = hash_tag_for(target.slots) if target.cluster else None
+    return LOCK_KEY if tag is None else LOCK_KEY + b":{" + tag.encode() + b"}"
+
+
+def not_a_primary_error(target: RedisTarget, reply: str = "") -> RedisUnavailableError:
+    """The refusal for a run on a replica whose primary cannot be used (nothing is changed)."""
+    primary = target.unreachable_primary or "its primary"
+    detail = f" ({reply.split(chr(10))[0][:120]})" if reply else ""
+    return RedisUnavailableError(
+        f"Redis at {target.display} is a replica{detail}: writes go only to a primary, and "
+        f"{primary} cannot be reached; nothing was changed",
+        hint="run against the primary's URL, or once the replica's primary is back "
+        "(report and headroom work on a replica)",
+    )
+
+
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
@@ -123,7 +144,9 @@ class RedisLock:
     """``SET NX PX`` lock with a random token, renewed in the background, released by its owner."""
 
     def __init__(self, target: RedisTarget, ttl_seconds: float) -> None:
+        self.target = target
         self.display = target.display
+        self.key = lock_key(target)
         self.client = target.client(0)
         self.ttl_ms = max(1000, int(ttl_seconds * 1000))
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}".encode()
@@ -135,10 +158,14 @@ class RedisLock:
 
     def acquire(self) -> bool:
         """Take the lock and start renewing it; False when skipped because of MISCONF."""
+        if self.target.unreachable_primary is not None:
+            raise not_a_primary_error(self.target)
         try:
             with redis_errors(self.display):
-                taken = self.client.set(LOCK_KEY, self.token, nx=True, px=self.ttl_ms)
-                holder = None if taken else self.client.get(LOCK_KEY)
+                taken = self.client.set(self.key, self.token, nx=True, px=self.ttl_ms)
+                holder = None if taken else self.client.get(self.key)
+        except (redis.ReadOnlyError, redis.exceptions.MovedError) as error:
+            raise not_a_primary_error(self.target, str(error)) from None
         except WritesRefusedError as error:
             log.warning("lock.redis_lock_skipped", reason=error.message[:200])
             return False
@@ -167,7 +194,7 @@ class RedisLock:
             return
         self._held = False
         try:
-            released = self.client.eval(_RELEASE, 1, LOCK_KEY, self.token)
+            released = self.client.eval(_RELEASE, 1, self.key, self.token)
         except redis.RedisError as error:
             log.warning("lock.release_failed", error=str(error), expires_in_ms=self.ttl_ms)
             return
@@ -177,7 +204,7 @@ class RedisLock:
     def renew(self) -> bool:
         """Extend the TTL if we still own the key; False (and ``lost`` set) when we do not."""
         try:
-            renewed = self.client.eval(_RENEW, 1, LOCK_KEY, self.token, self.ttl_ms)
+            renewed = self.client.eval(_RENEW, 1, self.key, self.token, self.ttl_ms)
         except redis.RedisError as error:
             log.warning("lock.renewal_failed", error=str(error).split("\n")[0][:200])
             return True

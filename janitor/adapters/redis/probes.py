@@ -137,6 +137,8 @@ def _checked(reply: Any) -> Any:
     """Return ``reply``; tracking-policy errors become a marker, other errors are raised."""
     if isinstance(reply, hiredis.ReplyError):
         reply = to_redis_error(reply)
+    if isinstance(reply, redis.exceptions.AskError):  # MOVED too: migrated away, not here now
+        return None
     if isinstance(reply, redis.ResponseError):
         message = str(reply)
         if any(fragment in message for fragment in _TRACKING_ERRORS):
