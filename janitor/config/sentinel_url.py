@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 SCHEME = "redis+sentinel://"
 _SERVICE = re.compile(r"^[A-Za-z0-9._:-]+$")
@@ -29,7 +29,7 @@ class SentinelUrl:
         """The ``redis://`` URL of a data node found through the sentinels (same credentials)."""
         auth = ""
         if self.password is not None or self.username:
-            auth = f"{self.username or ''}:{self.password or ''}@"
+            auth = f"{quote(self.username or '', safe='')}:{quote(self.password or '', safe='')}@"
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         db = f"/{self.db}" if self.db is not None else ""

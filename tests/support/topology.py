@@ -104,14 +104,17 @@ class Cluster:
         """Wait until every node says cluster_state:ok and every replica's link is up."""
         for server in self.nodes:
             wait_for(
-                lambda s=server: b"cluster_state:ok"
-                in s.client().execute_command("CLUSTER", "INFO"),
+                lambda s=server: (
+                    b"cluster_state:ok" in s.client().execute_command("CLUSTER", "INFO")
+                ),
                 timeout=30,
                 what=f"cluster_state:ok on {server.port}",
             )
             wait_for(
-                lambda s=server: s.client().execute_command("CLUSTER", "NODES").count(b"slave")
-                == len(self.replicas),
+                lambda s=server: (
+                    s.client().execute_command("CLUSTER", "NODES").count(b"slave")
+                    == len(self.replicas)
+                ),
                 timeout=30,
                 what=f"every replica known to {server.port}",
             )
