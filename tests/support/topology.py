@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ def info(server: RedisServer, section: str) -> dict[str, object]:
 
 def make_replica(replica: RedisServer, primary: RedisServer) -> None:
     """REPLICAOF ``primary`` and wait until the link is up and the data synced."""
+    primary.client().config_set("repl-diskless-sync-delay", 0)
     replica.client().execute_command("REPLICAOF", "127.0.0.1", str(primary.port))
     wait_for(
         lambda: info(replica, "replication").get("master_link_status") == "up",
@@ -217,3 +218,38 @@ class Sentinel:
             self.process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def running_cluster(workdir: Path) -> Iterator[Cluster]:
+    """A 3-primary/3-replica cluster under ``workdir``, stopped afterwards."""
+    started: list[RedisServer] = []
+
+    def factory(config: dict[str, str] | None = None) -> RedisServer:
+        server = RedisServer(workdir / f"node-{len(started)}", dict(config or {}))
+        started.append(server)
+        return server.start()
+
+    try:
+        yield start_cluster(factory)
+    finally:
+        for server in started:
+            server.stop()
+
+
+def reset(cluster: Cluster) -> None:
+    """Empty every primary (the replicas follow) and zero every node's statistics."""
+    for server in cluster.nodes:
+        if server.client().execute_command("ROLE")[0] == b"master":
+            server.client().flushall()
+    for primary in cluster.nodes:
+        for replica in cluster.nodes:
+            if replica is not primary and _replicates(replica, primary):
+                wait_replicated(primary, replica)
+    for server in cluster.nodes:
+        server.client().config_resetstat()
+
+
+def _replicates(replica: RedisServer, primary: RedisServer) -> bool:
+    role = replica.client().execute_command("ROLE")
+    return role[0] == b"slave" and int(role[2]) == primary.port
