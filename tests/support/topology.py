@@ -253,3 +253,41 @@ def reset(cluster: Cluster) -> None:
 def _replicates(replica: RedisServer, primary: RedisServer) -> bool:
     role = replica.client().execute_command("ROLE")
     return role[0] == b"slave" and int(role[2]) == primary.port
+
+
+def migrate_slot(
+    cluster: Cluster, key: bytes, destination: RedisServer, *, finish: bool = True
+) -> RedisServer:
+    """Move ``key``'s slot to ``destination`` (SETSLOT IMPORTING/MIGRATING + MIGRATE); with
+    ``finish`` False the slot stays half-migrated (the source answers -ASK for moved keys)."""
+    source = cluster.owner(key)
+    slot = key_slot(key)
+    destination.client().execute_command(
+        "CLUSTER", "SETSLOT", slot, "IMPORTING", cluster.node_id(source)
+    )
+    source.client().execute_command(
+        "CLUSTER", "SETSLOT", slot, "MIGRATING", cluster.node_id(destination)
+    )
+    keys = source.client().execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+    source.client().execute_command(
+        "MIGRATE", "127.0.0.1", destination.port, "", 0, 5000, "KEYS", *keys
+    )
+    if finish:
+        for server in (destination, source):
+            server.client().execute_command(
+                "CLUSTER", "SETSLOT", slot, "NODE", cluster.node_id(destination)
+            )
+    return source
+
+
+def fail_over(replica: RedisServer, primary: RedisServer) -> None:
+    """CLUSTER FAILOVER on ``replica`` and wait until the roles swapped."""
+    replica.client().execute_command("CLUSTER", "FAILOVER")
+    wait_for(
+        lambda: (
+            replica.client().execute_command("ROLE")[0] == b"master"
+            and primary.client().execute_command("ROLE")[0] == b"slave"
+        ),
+        timeout=30,
+        what="failover",
+    )
