@@ -4,13 +4,16 @@ For every process whose comm or argv[0] names a Redis server, the socket inodes 
 (``/proc/<pid>/fd/*`` → ``socket:[N]``) are joined with the listening sockets of its own network
 namespace (``/proc/<pid>/net/tcp``, ``tcp6``, ``unix``). A process whose fds cannot be read (another
 user, no CAP_SYS_PTRACE) is still listed, with the reason, so it is reported rather than skipped.
+A TCP port is kept when it answers ``PING`` in RESP: a cluster bus port does not.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from janitor.adapters.host.locality import SERVER_NAMES
 from janitor.core.logs import get_logger
@@ -79,6 +82,27 @@ def _urls(listeners: list[Listener]) -> list[str]:
     return urls
 
 
+def speaks_resp(url: str, timeout: float = 0.5) -> bool:
+    """True when ``url``'s TCP port answers ``PING`` in RESP (not a cluster bus or TLS port)."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or 0), timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(1)
+    except OSError:
+        return False
+    return reply in (b"+", b"-")
+
+
+def _data_ports_first(urls: list[str]) -> list[str]:
+    """Unix sockets, then the TCP ports that speak RESP; the rest (a cluster bus port with
+    its own number, a TLS port) only when nothing else answered, so the instance is reported."""
+    unix = [url for url in urls if url.startswith("unix://")]
+    tcp = [url for url in urls if not url.startswith("unix://")]
+    answering = [url for url in tcp if speaks_resp(url)]
+    return unix + (answering or tcp)
+
+
 def find_local_instances(proc_root: Path = Path("/proc")) -> list[LocalInstance]:
     """Every redis-server/valkey-server process under ``proc_root`` with its listening URLs."""
     instances = []
@@ -96,7 +120,7 @@ def find_local_instances(proc_root: Path = Path("/proc")) -> list[LocalInstance]
             instances.append(instance)
             continue
         listeners = [item for item in _listeners(entry) if item.inode in inodes]
-        instance.urls = _urls(listeners)
+        instance.urls = _data_ports_first(_urls(listeners))
         if not instance.urls:
             instance.problem = "no listening socket found"
         instances.append(instance)
