@@ -50,6 +50,8 @@ class InstanceHeadroom:
     assessment: Assessment
     persistence: dict[str, Any] | None = None
     """The ``persistence`` section (janitor.app.rescue.diagnosis); None when not read."""
+    node: dict[str, str | None] | None = None
+    """The node identity (role, cluster node id, shard, the URL given); see RedisTarget."""
 
     @property
     def url(self) -> str:
@@ -86,6 +88,7 @@ class InstanceHeadroom:
         a, facts = self.assessment, self.assessment.facts
         return {
             "url": facts.url,
+            "node": self.node,
             "pid": facts.pid,
             "local": facts.local,
             "estimated": facts.estimated,
@@ -296,8 +299,10 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
     if errors and not facts:
         raise errors[0][1]
     policy = policy_from_settings(settings)
+    nodes = {target.display: target.identity for target in targets}
     instances = [
-        _with_persistence(i, persistence.get(i.url)) for i in assess_all(host, facts, policy)
+        replace(_with_persistence(i, persistence.get(i.url)), node=nodes.get(i.url))
+        for i in assess_all(host, facts, policy)
     ]
     report = HeadroomReport(host, instances, policy, errors)
     for instance in report.instances:

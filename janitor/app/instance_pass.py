@@ -90,6 +90,8 @@ class PassResult:
     prediction: dict[str, Any] | None = None
     archive_file: str | None = None
     warnings: list[str] = field(default_factory=list)
+    node: dict[str, str | None] = field(default_factory=dict)
+    """The node identity (role, cluster node id, shard, the URL given)."""
 
     def count(self, result: str) -> int:
         """How many actions ended with ``result`` (done/skipped/failed/planned)."""
@@ -99,6 +101,7 @@ class PassResult:
         """The per-instance part of the ``run`` JSON document."""
         return {
             "instance": self.instance,
+            "node": self.node,
             "dry_run": self.dry_run,
             "plan": self.plan.summary(),
             "scanned_keys": self.scanned_keys,
@@ -204,6 +207,7 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
         else None,
         archive_file=str(archive.path) if archive is not None and archive.path else None,
         warnings=warnings,
+        node=target.identity,
     )
     log.info("run.instance_finished", **result.to_dict()["results"], freed_bytes=freed)
     return result

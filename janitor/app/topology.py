@@ -22,11 +22,11 @@ from janitor.adapters.host.discovery import find_local_instances
 from janitor.adapters.host.locality import unproven_reason, url_is_local
 from janitor.adapters.host.memory import ProcReader
 from janitor.adapters.redis.cluster import NodeView, is_reachable_primary, node_url, read_node_view
-from janitor.adapters.redis.connection import RedisTarget, redis_errors
+from janitor.adapters.redis.connection import RedisTarget, mask_url, redis_errors
 from janitor.adapters.redis.sentinel import ask_sentinels
 from janitor.config.sentinel_url import is_sentinel_url, parse_sentinel_url
 from janitor.config.settings import Settings
-from janitor.core.errors import JanitorError
+from janitor.core.errors import ConfigError, JanitorError
 from janitor.core.logs import get_logger, register_secret
 from janitor.domain.topology import ClusterNode
 
@@ -142,11 +142,18 @@ def _cluster_targets(
         selected = [node for node in view.nodes if node.healthy]
     if settings.redis.nodes == "local":
         selected = [node for node in selected if _node_is_local(url, node, settings)]
+        if not selected:
+            raise ConfigError(
+                [
+                    "redis.nodes: no node of the cluster of "
+                    f"{mask_url(url)} runs on this host (use --nodes this or --nodes all)"
+                ]
+            )
     if acting:
         selected = _owning_primaries(selected, view.nodes)
     return [
         RedisTarget(
-            url=node_url(url, node.host, node.port),
+            url=_node_url(url, node),
             settings=settings,
             role=node.role,
             node_id=node.node_id,
@@ -158,6 +165,12 @@ def _cluster_targets(
         )
         for node in selected
     ]
+
+
+def _node_url(given: str, node: ClusterNode) -> str:
+    """The URL of ``node`` (its TLS port when the given URL is rediss://)."""
+    tls = given.startswith("rediss://") and node.tls_port
+    return node_url(given, node.host, node.tls_port if tls and node.tls_port else node.port)
 
 
 def _owning_primaries(selected: list[ClusterNode], nodes: list[ClusterNode]) -> list[ClusterNode]:
@@ -176,7 +189,7 @@ def _owning_primaries(selected: list[ClusterNode], nodes: list[ClusterNode]) -> 
 
 def _node_is_local(given: str, node: ClusterNode, settings: Settings) -> bool:
     """True when ``node``'s redis-server runs on this host (its INFO pid proven in /proc)."""
-    url = node_url(given, node.host, node.port)
+    url = _node_url(given, node)
     if not url_is_local(url):
         return False
     target = RedisTarget(url=url, settings=settings, readonly=node.role == "replica")

@@ -110,3 +110,16 @@ def test_run_from_any_node_deletes_every_stale_key_once(
     for replica in cluster.replicas:  # acted on the primaries only: never scanned a replica
         assert "cmdstat_scan" not in replica.client().info("commandstats")
     no_crash(result)
+
+
+def test_no_local_node_is_a_configuration_error(
+    cluster: Cluster, run_cli: Run, tmp_path: Path
+) -> None:
+    empty_proc = tmp_path / "proc"
+    empty_proc.mkdir()  # no redis-server process can be proven local
+    env = {"JANITOR_HEADROOM__PROC_ROOT": str(empty_proc)}
+    result = run_cli("report", "--url", cluster.nodes[0].url, env=env)
+    assert result.exit_code == 78
+    assert "redis.nodes: no node of the cluster" in result.stderr
+    this = run_cli("report", "--url", cluster.nodes[0].url, "--nodes", "this", env=env)
+    assert this.exit_code == 0, this.stderr
