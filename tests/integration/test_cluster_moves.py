@@ -13,6 +13,7 @@ import pytest
 
 from janitor.adapters.redis.connection import RedisTarget
 from janitor.adapters.redis.key_actions import ActionHooks
+from janitor.adapters.redis.lock import RedisLock, lock_key
 from janitor.app.instance_pass import PassOptions, PassResult, run_pass
 from janitor.app.topology import expand_targets
 from janitor.config.settings import Settings, load_settings
@@ -128,3 +129,20 @@ def test_failover_during_the_run_leaves_the_rest_alone(cluster: Cluster, tmp_pat
     after = expand_targets(settings, acting=True)  # the next cycle sees the new primary
     assert any(t.url.endswith(f":{replica.port}") and t.role == "primary" for t in after)
     assert not any(t.url.endswith(f":{primary.port}") for t in after)
+
+
+def test_the_run_lock_lands_on_each_primary(cluster: Cluster, tmp_path: Path) -> None:
+    settings = settings_for(cluster.replicas[0].url, tmp_path)
+    targets = expand_targets(settings, acting=True)
+    assert sorted(t.url for t in targets) == sorted(p.url for p in cluster.primaries)
+    for target in targets:
+        key = lock_key(target)
+        assert key.startswith(b"redis-janitor:lock:{")
+        assert slot_in(key_slot(key), target.slots)
+        lock = RedisLock(target, 10)
+        assert lock.acquire()
+        owner = next(p for p in cluster.primaries if target.url == p.url)
+        assert owner.client().get(key) == lock.token
+        lock.release()
+        assert owner.client().exists(key) == 0
+        target.close()
