@@ -21,8 +21,13 @@ def stdout_console(stream: TextIO | None = None) -> Console:
     """A console on stdout: colours on a terminal, plain and wide in pipes and files."""
     stream = stream or sys.stdout
     if stream.isatty():
-        return Console(file=stream)
-    return Console(file=stream, width=max(160, shutil.get_terminal_size().columns), no_color=True)
+        return Console(file=stream, emoji=False)
+    return Console(
+        file=stream,
+        width=max(160, shutil.get_terminal_size().columns),
+        no_color=True,
+        emoji=False,
+    )
 
 
 def emit(document: Mapping[str, Any], fmt: str, renderer: Renderer) -> None:

@@ -65,6 +65,10 @@ def test_report_all_nodes_from_every_node(cluster: Cluster, run_cli: Run) -> Non
             assert instance["scanned_keys"] == shard_primary["scanned_keys"]  # READONLY scan
         assert len(document["headroom"]["instances"]) == 6
         no_crash(result)
+    text = run_cli("report", "--url", cluster.nodes[0].url, "--nodes", "all", "--top", "100")
+    replica_id = cluster.node_id(cluster.replicas[0])[:8]
+    assert f"{cluster.replicas[0].url} [replica, node {replica_id}, shard " in text.stdout
+    assert "cache:new:1 " in text.stdout  # printed as is (":new:" is no emoji code here)
 
 
 def test_headroom_dry_run_and_this_node_from_every_node(

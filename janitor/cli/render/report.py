@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from janitor.core.units import format_bytes, format_duration
@@ -70,7 +71,7 @@ def node_label(node: Mapping[str, Any] | None) -> str:
         parts.append(f"node {str(node['node_id'])[:8]}")
     if node.get("shard"):
         parts.append(f"shard {str(node['shard'])[:8]}")
-    return f" [{', '.join(parts)}]"
+    return escape(f" [{', '.join(parts)}]")
 
 
 def render_report(document: Mapping[str, Any], console: Console) -> None:
@@ -90,7 +91,7 @@ def render_report(document: Mapping[str, Any], console: Console) -> None:
         )
         if instance["top_keys"] and len(document["instances"]) > 1:
             top = instance["top_keys"][0]
-            console.print(f"    top key: {top['key']} ({format_bytes(top['bytes'])})")
+            console.print(f"    top key: {escape(top['key'])} ({format_bytes(top['bytes'])})")
         for warning in instance["warnings"]:
             console.print(f"  [yellow]warning:[/yellow] {warning}")
     if not document["scanned_keys"]:
