@@ -59,6 +59,12 @@ _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
+_TAKE_OVER = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return false
+"""
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -140,6 +146,17 @@ def _local_flock(path: Path, display: str) -> Iterator[None]:
         os.close(descriptor)
 
 
+_held_tokens: set[bytes] = set()
+"""The tokens of the Redis locks this process holds right now."""
+
+
+def is_stale_own_token(holder: bytes) -> bool:
+    """True for a token of this very process that it no longer holds: a run whose release never
+    reached the node (a failover promoted a replica between the lock's SET and its DEL)."""
+    prefix = f"{socket.gethostname()}:{os.getpid()}:".encode()
+    return holder.startswith(prefix) and holder not in _held_tokens
+
+
 class RedisLock:
     """``SET NX PX`` lock with a random token, renewed in the background, released by its owner."""
 
@@ -169,6 +186,8 @@ class RedisLock:
         except WritesRefusedError as error:
             log.warning("lock.redis_lock_skipped", reason=error.message[:200])
             return False
+        if not taken and isinstance(holder, bytes) and is_stale_own_token(holder):
+            taken = self._take_over(holder)
         if not taken:
             text = holder.decode(errors="replace") if isinstance(holder, bytes) else str(holder)
             who = text.rsplit(":", 1)[0]
@@ -177,6 +196,7 @@ class RedisLock:
                 hint=f"it expires within {self.ttl_ms // 1000}s unless its owner renews it",
             )
         self._held = True
+        _held_tokens.add(self.token)
         context = contextvars.copy_context()  # keeps run_id/instance on the renewal's log events
         self._thread = threading.Thread(
             target=context.run, args=(self._renew_loop,), name="lock-renewal", daemon=True
@@ -193,6 +213,7 @@ class RedisLock:
         if not self._held:
             return
         self._held = False
+        _held_tokens.discard(self.token)
         try:
             released = self.client.eval(_RELEASE, 1, self.key, self.token)
         except redis.RedisError as error:
@@ -200,6 +221,17 @@ class RedisLock:
             return
         if not released:
             log.warning("lock.release_skipped", reason="the key no longer holds our token")
+
+    def _take_over(self, holder: bytes) -> bool:
+        """Replace a stale token of this host (see ``is_stale_own_token``) if it is still there."""
+        try:
+            taken = self.client.eval(_TAKE_OVER, 1, self.key, holder, self.token, self.ttl_ms)
+        except redis.RedisError as error:
+            log.warning("lock.take_over_failed", error=str(error).split("\n")[0][:200])
+            return False
+        if taken:
+            log.warning("lock.stale_taken_over", stale=holder.decode(errors="replace"))
+        return bool(taken)
 
     def renew(self) -> bool:
         """Extend the TTL if we still own the key; False (and ``lost`` set) when we do not."""
