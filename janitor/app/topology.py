@@ -74,9 +74,13 @@ def _address_key(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme == "unix":
         return f"unix:{parts.path}"
+    try:
+        port = parts.port or 6379
+    except ValueError:  # several hosts (a Sentinel URL): no single address
+        return url
     host = parts.hostname or ""
     host = "127.0.0.1" if host in ("localhost", "::1") else host
-    return f"{host}:{parts.port or 6379}{parts.path.rstrip('/')}"
+    return f"{host}:{port}{parts.path.rstrip('/')}"
 
 
 def _expand_one(url: str, settings: Settings, acting: bool) -> list[RedisTarget]:

@@ -48,6 +48,14 @@ def test_bad_sentinel_url_is_78_and_masks_the_password(run_cli: Run) -> None:
     assert "hunter2" not in result.stderr + result.stdout
 
 
+def test_config_check_masks_a_sentinel_url(run_cli: Run) -> None:
+    url = "redis+sentinel://u:hunter2@10.0.0.1:26379,10.0.0.2:26379/mymaster/1"
+    result = run_cli("config", "check", "--url", url)
+    assert result.exit_code == 0, result.stderr
+    assert "redis+sentinel://u:***@10.0.0.1:26379,10.0.0.2:26379/mymaster/1" in result.stdout
+    assert "hunter2" not in result.stdout + result.stderr
+
+
 def test_report_and_run_use_the_current_primary(
     watched: tuple[RedisServer, RedisServer, Sentinel], run_cli: Run, tmp_path: Path
 ) -> None:

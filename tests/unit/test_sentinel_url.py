@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from janitor.adapters.redis.connection import mask_url
 from janitor.config.sentinel_url import parse_sentinel_url
 from janitor.config.settings import load_settings
 from janitor.core.errors import ConfigError
@@ -50,3 +51,10 @@ def test_topology_settings() -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings(None, {"redis": {"nodes": "some"}}, environ={})
     assert raised.value.problems[0].startswith("redis.nodes: ")
+
+
+def test_masking_a_sentinel_url_keeps_every_host() -> None:
+    url = "redis+sentinel://u:s3cret@10.0.0.1:26379,10.0.0.2:26379/mymaster"
+    assert mask_url(url) == "redis+sentinel://u:***@10.0.0.1:26379,10.0.0.2:26379/mymaster"
+    assert mask_url("redis://:pw@[::1]:6380/2") == "redis://:***@[::1]:6380/2"
+    assert mask_url("redis://10.0.0.1:6379") == "redis://10.0.0.1:6379"

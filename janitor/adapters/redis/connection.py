@@ -31,13 +31,11 @@ _UNKNOWN_COMMAND = re.compile(r"unknown (?:sub)?command '([^']+)'", re.IGNORECAS
 def mask_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***`` (safe to log and print)."""
     parts = urlsplit(url)
-    if parts.password is None:
+    userinfo, at, hosts = parts.netloc.rpartition("@")  # hosts: host:port, or several (Sentinel)
+    if not at or ":" not in userinfo:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
 
 
 @dataclass
