@@ -52,7 +52,7 @@ def common_options(command: F) -> F:
             "--url",
             "urls",
             multiple=True,
-            help="redis://, rediss:// or unix:// URL; repeat for several instances.",
+            help="redis://, rediss://, unix:// or redis+sentinel:// URL; repeatable.",
         ),
         click.option(
             "--nodes",

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from janitor.adapters.redis.cluster import read_cluster_nodes
 from janitor.adapters.redis.connection import RedisTarget
 from janitor.adapters.redis.key_actions import ActionHooks
 from janitor.adapters.redis.lock import RedisLock, lock_key
@@ -18,7 +20,7 @@ from janitor.app.instance_pass import PassOptions, PassResult, run_pass
 from janitor.app.topology import expand_targets
 from janitor.config.settings import Settings, load_settings
 from janitor.domain.planner import PlannedAction
-from janitor.domain.topology import key_slot, slot_in
+from janitor.domain.topology import ClusterNode, key_slot, slot_in
 from tests.support.redis_server import RedisServer
 from tests.support.topology import RANGES, Cluster, fail_over, migrate_slot, running_cluster
 
@@ -146,3 +148,17 @@ def test_the_run_lock_lands_on_each_primary(cluster: Cluster, tmp_path: Path) ->
         lock.release()
         assert owner.client().exists(key) == 0
         target.close()
+
+
+def test_cluster_nodes_and_cluster_shards_agree(cluster: Cluster) -> None:
+    client = cluster.replicas[1].client()
+    shards = read_cluster_nodes(client, (7, 0))  # CLUSTER SHARDS
+    nodes = read_cluster_nodes(client, (6, 2))  # CLUSTER NODES, as before 7.0
+
+    def view(found: list[ClusterNode]) -> set[tuple[str, int, str, str, tuple[Any, ...], bool]]:
+        return {(n.node_id, n.port, n.role, n.shard_id, n.slots, n.myself) for n in found}
+
+    assert view(shards) == view(nodes)
+    assert len(view(nodes)) == 6
+    (myself,) = [n for n in nodes if n.myself]
+    assert myself.node_id == cluster.node_id(cluster.replicas[1])
