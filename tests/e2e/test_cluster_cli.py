@@ -127,3 +127,22 @@ def test_no_local_node_is_a_configuration_error(
     assert "redis.nodes: no node of the cluster" in result.stderr
     this = run_cli("report", "--url", cluster.nodes[0].url, "--nodes", "this", env=env)
     assert this.exit_code == 0, this.stderr
+
+
+def test_archive_from_a_replica_url_archives_each_key_once(
+    cluster: Cluster, run_cli: Run, tmp_path: Path
+) -> None:
+    populate(cluster)
+    archive_dir = tmp_path / "archive"
+    result = run_cli(
+        "run", "--url", cluster.replicas[0].url, "--match", "cache:*", "--min-idle", "30d",
+        "--action", "archive", "--archive-dir", str(archive_dir), "--yes", "--format", "json",
+        env={"JANITOR_SERVICE__STATE_DIR": str(tmp_path / "state")},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    actions = result.json()["actions"]
+    assert sorted(a["key"].encode() for a in actions) == sorted(STALE)
+    assert {(a["result"], a["reason"]) for a in actions} == {("done", "archived")}
+    assert cluster.keys() == set(FRESH)
+    assert len(list(archive_dir.glob("*.rja"))) == 3  # one archive per primary
+    assert refused_on_replicas(cluster) == {}
