@@ -8,7 +8,7 @@ say which node serves which slots. See docs/domain.md (topology).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SLOTS = 16384
@@ -128,7 +128,7 @@ def _inherit_slots(nodes: list[ClusterNode]) -> list[ClusterNode]:
     result = []
     for node in nodes:
         if node.role == "replica" and node.primary_id in slots:
-            node = ClusterNode(**{**node.__dict__, "slots": slots[node.primary_id or ""]})
+            node = replace(node, slots=slots[node.primary_id or ""])
         result.append(node)
     return result
 

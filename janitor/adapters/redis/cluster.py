@@ -8,13 +8,14 @@ its scheme and credentials.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
+from janitor.core.errors import JanitorError
 from janitor.domain.topology import (
     ClusterNode,
     Replication,
@@ -55,11 +56,7 @@ def read_cluster_nodes(client: redis.Redis, version: tuple[int, ...]) -> list[Cl
     except redis.ResponseError:
         return listed
     my_id = next((node.node_id for node in listed if node.myself), None)
-    return [
-        ClusterNode(**{**node.__dict__, "myself": node.node_id == my_id})
-        for node in shards
-        if node.port
-    ]
+    return [replace(node, myself=node.node_id == my_id) for node in shards if node.port]
 
 
 def read_node_view(target: RedisTarget) -> NodeView:
@@ -98,5 +95,5 @@ def is_reachable_primary(target: RedisTarget) -> bool:
     """True when ``target`` answers and says it is a primary."""
     try:
         return read_node_view(target).replication.role == "primary"
-    except Exception:  # any failure means: not usable as the primary
+    except (JanitorError, redis.RedisError):
         return False
