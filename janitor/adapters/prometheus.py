@@ -3,7 +3,9 @@
 The cycle maps its result onto plain ``PassMetrics`` (one per instance; a None field omits that
 metric). ``MetricsStore`` keeps the latest per instance and is a prometheus-client collector, so the
 same figures go to the textfile (``write_textfile``: temp file + fsync + rename, never half a file)
-and to ``serve``'s optional ``/metrics``. Every series has an ``instance`` label: the masked URL.
+and to ``serve``'s optional ``/metrics``. Every series has an ``instance`` label (the masked URL)
+and the node's ``role`` (primary/replica) and ``shard`` (a cluster shard's primary node id; empty
+outside a cluster).
 """
 
 from __future__ import annotations
@@ -48,8 +50,18 @@ class PassMetrics:
     """Forecast time until the headroom reaches zero (None, absent: unknown or not shrinking)."""
     forecast_seconds_to_warn: float | None = None
     """Forecast time until the headroom reaches the margin (None, absent: unknown)."""
+    role: str = ""
+    """primary or replica (empty when unknown)."""
+    shard: str = ""
+    """The cluster shard (its primary's node id); empty outside a cluster."""
+
+    @property
+    def labels(self) -> list[str]:
+        """The label values of every series of this instance (see ``LABELS``)."""
+        return [self.instance, self.role, self.shard]
 
 
+LABELS = ["instance", "role", "shard"]
 _GAUGES: tuple[tuple[str, str, str], ...] = (
     ("duration_seconds", "last_run_duration_seconds", "Duration of the last cycle."),
     ("scanned_keys", "scanned_keys", "Keys scanned by the last cycle."),
@@ -78,6 +90,7 @@ class MetricsStore:
     def __init__(self) -> None:
         self._latest: dict[str, PassMetrics] = {}
         self._last_success: dict[str, float] = {}
+        self._identity: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
@@ -87,20 +100,25 @@ class MetricsStore:
         with self._lock:
             for result in results:
                 self._latest[result.instance] = result
+                self._identity[result.instance] = (result.role, result.shard)
                 if result.succeeded:
                     self._last_success[result.instance] = result.finished_at
 
-    def remember_last_success(self, instance: str, timestamp: float) -> None:
+    def remember_last_success(
+        self, instance: str, timestamp: float, role: str = "", shard: str = ""
+    ) -> None:
         """Seed an instance's last success time (e.g. from the previous textfile)."""
         with self._lock:
             self._last_success.setdefault(instance, timestamp)
+            self._identity.setdefault(instance, (role, shard))
 
     def collect(self) -> Iterator[Metric]:
         """Yield one gauge family per metric (prometheus-client collector protocol)."""
         with self._lock:
             latest = sorted(self._latest.values(), key=lambda result: result.instance)
             last_success = sorted(self._last_success.items())
-        labels = ["instance"]
+            identity = dict(self._identity)
+        labels = LABELS
         success = GaugeMetricFamily(
             LAST_SUCCESS, "Unix time of the last successful cycle.", labels=labels
         )
@@ -108,9 +126,9 @@ class MetricsStore:
             PREFIX + "last_run_success", "1 when the last cycle succeeded.", labels=labels
         )
         for instance, timestamp in last_success:
-            success.add_metric([instance], timestamp)
+            success.add_metric([instance, *identity.get(instance, ("", ""))], timestamp)
         for result in latest:
-            ok.add_metric([result.instance], float(result.succeeded))
+            ok.add_metric(result.labels, float(result.succeeded))
         yield success
         yield ok
         for attribute, name, documentation in _GAUGES:
@@ -118,7 +136,7 @@ class MetricsStore:
             for result in latest:
                 value = getattr(result, attribute)
                 if value is not None:
-                    family.add_metric([result.instance], float(value))
+                    family.add_metric(result.labels, float(value))
             yield family
         acted = GaugeMetricFamily(
             PREFIX + "acted_keys",
@@ -127,7 +145,7 @@ class MetricsStore:
         )
         for result in latest:
             for action, count in sorted(result.acted_keys.items()):
-                acted.add_metric([result.instance, action], float(count))
+                acted.add_metric([*result.labels, action], float(count))
         yield acted
 
     def exposition(self) -> bytes:
@@ -137,13 +155,22 @@ class MetricsStore:
 
 def read_last_success(path: Path) -> dict[str, float]:
     """Return ``instance → last success time`` from an existing textfile ({} when unreadable)."""
+    return {instance: value for instance, (value, _role, _shard) in _last_success(path).items()}
+
+
+def _last_success(path: Path) -> dict[str, tuple[float, str, str]]:
+    """``instance → (last success time, role, shard)`` from an existing textfile."""
     try:
         text = path.read_text(encoding="utf-8")
         families = list(text_string_to_metric_families(text))
     except (OSError, ValueError):
         return {}
     return {
-        sample.labels["instance"]: sample.value
+        sample.labels["instance"]: (
+            sample.value,
+            sample.labels.get("role", ""),
+            sample.labels.get("shard", ""),
+        )
         for family in families
         if family.name == LAST_SUCCESS
         for sample in family.samples
@@ -167,8 +194,8 @@ def publish_textfile(
     """
     if store is None:
         store = MetricsStore()
-        for instance, timestamp in read_last_success(path).items():
-            store.remember_last_success(instance, timestamp)
+        for instance, (timestamp, role, shard) in _last_success(path).items():
+            store.remember_last_success(instance, timestamp, role, shard)
     store.update(results)
     write_textfile(path, store.exposition())
 

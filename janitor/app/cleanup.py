@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from janitor.adapters.prometheus import PassMetrics
-from janitor.adapters.redis.connection import RedisTarget, targets_from_settings
+from janitor.adapters.redis.connection import RedisTarget
 from janitor.adapters.redis.lock import default_lock_dir, instance_lock
 from janitor.app.context import AppContext
 from janitor.app.exit_codes import cleanup_exit_code
@@ -26,6 +26,7 @@ from janitor.app.locked_pass import locked_pass, pass_metrics
 from janitor.app.rescue import MisconfHandling
 from janitor.app.run_result import run_document
 from janitor.app.scheduled_cycle import CycleResult
+from janitor.app.topology import expand_targets
 from janitor.core.errors import ExitCode, JanitorError, WritesRefusedError
 from janitor.domain.planner import Plan
 
@@ -71,7 +72,7 @@ class Cleanup:
 
 def run_cleanup(app: AppContext, request: CleanupRequest) -> Cleanup:
     """Clean every configured instance (see the module docstring)."""
-    targets = targets_from_settings(app.settings)
+    targets = expand_targets(app.settings, acting=True)
     meter = model_meter(targets, app.settings)
     lock_dir = default_lock_dir(app.settings)
     misconf = MisconfHandling(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from janitor.adapters.redis.connection import RedisTarget, targets_from_settings
+from janitor.adapters.redis.connection import RedisTarget
 from janitor.app.context import AppContext
 from janitor.app.forecast_view import headroom_with_history
 from janitor.app.headroom import measure_headroom
@@ -20,6 +20,7 @@ from janitor.app.history_store import read_samples
 from janitor.app.instance_loop import for_each_instance
 from janitor.app.inventory import InstanceScan, scan_instance
 from janitor.app.report import build_report, key_entry
+from janitor.app.topology import expand_targets
 from janitor.config.settings import Settings
 from janitor.core.errors import JanitorError
 from janitor.domain.history import Sample
@@ -98,7 +99,7 @@ def series(samples: list[Sample]) -> dict[str, list[dict[str, Any]]]:
 def full_report(app: AppContext, progress: Progress) -> tuple[dict[str, Any], list[JanitorError]]:
     """Measure, scan and plan every instance; return the document and the failures."""
     settings = app.settings
-    targets = targets_from_settings(settings)
+    targets = expand_targets(settings)
     try:
         headroom: dict[str, Any] | None = headroom_with_history(
             measure_headroom(targets, settings), settings, "report"

@@ -56,6 +56,8 @@ class InstanceHeadroom:
     """The ``persistence`` section (janitor.app.rescue.diagnosis); None when not read."""
     info: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     """The raw INFO the figures came from (history samples keep a few fields of it)."""
+    node: dict[str, str | None] | None = None
+    """The node identity (role, cluster node id, shard, the URL given); see RedisTarget."""
 
     @property
     def url(self) -> str:
@@ -92,6 +94,7 @@ class InstanceHeadroom:
         a, facts = self.assessment, self.assessment.facts
         return {
             "url": facts.url,
+            "node": self.node,
             "pid": facts.pid,
             "local": facts.local,
             "estimated": facts.estimated,
@@ -318,8 +321,13 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
     if errors and not facts:
         raise errors[0][1]
     policy = policy_from_settings(settings)
+    nodes = {target.display: target.identity for target in targets}
     instances = [
-        replace(_with_persistence(i, persistence.get(i.url)), info=infos.get(i.url, {}))
+        replace(
+            _with_persistence(i, persistence.get(i.url)),
+            info=infos.get(i.url, {}),
+            node=nodes.get(i.url),
+        )
         for i in assess_all(host, facts, policy)
     ]
     report = HeadroomReport(host, instances, policy, errors)

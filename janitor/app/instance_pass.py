@@ -114,6 +114,8 @@ class PassResult:
     errors: list[str] = field(default_factory=list)
     """Failures beside the per-key results (an unwritable archive): top-level ``errors``."""
     scan_coverage: dict[str, Any] | None = None
+    node: dict[str, str | None] = field(default_factory=dict)
+    """The node identity (role, cluster node id, shard, the URL given)."""
 
     def count(self, result: str) -> int:
         """How many actions ended with ``result`` (done/skipped/failed/planned)."""
@@ -123,6 +125,7 @@ class PassResult:
         """The per-instance part of the ``run`` JSON document."""
         return {
             "instance": self.instance,
+            "node": self.node,
             "dry_run": self.dry_run,
             "plan": self.plan.summary(),
             "scanned_keys": self.scanned_keys,
@@ -251,6 +254,7 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
         warnings=warnings,
         errors=[archive_error] if archive_error else [],
         scan_coverage=coverage,
+        node=target.identity,
     )
     if after_error is not None:
         result.failed_after_acting(
@@ -337,8 +341,12 @@ def act_all(
         next_at = max(next_at, options.monotonic()) + interval
         outcome = actor.act(item, dry_run=options.dry_run)
         outcomes.append(outcome)
-        if outcome.writes_refused:
-            reason = "not tried: Redis refuses writes (MISCONF) since its last save failed"
+        if outcome.writes_refused or outcome.primary_lost:
+            reason = (
+                "not tried: the node is no longer a primary (failover during the run)"
+                if outcome.primary_lost
+                else "not tried: Redis refuses writes (MISCONF) since its last save failed"
+            )
             outcomes += [
                 ActionOutcome(rest, "skipped", reason) for rest in plan.actions[index + 1 :]
             ]

@@ -55,6 +55,8 @@ class InstanceScan:
     scanned_keys: int = 0
     remaining: dict[int, int] = field(default_factory=dict)
     """DBs left unfinished by a stopped scan, with the cursor to resume from."""
+    node: dict[str, str | None] = field(default_factory=dict)
+    """The node identity (role, cluster node id, shard, the URL given); see RedisTarget."""
 
     @property
     def idle_metric(self) -> IdleMetric:
@@ -228,7 +230,19 @@ def scan_instance(
         dbs=dbs,
         aggregates=aggregates,
         duration_seconds=duration,
-        warnings=compatibility_warnings(server),
+        warnings=compatibility_warnings(server) + replica_warnings(target),
         scanned_keys=scanner.keys_scanned,
         remaining=scanner.remaining(dbs) if resume is not None else {},
+        node=target.identity,
     )
+
+
+REPLICA_IDLE_WARNING = (
+    "this is a replica: its idle times only reflect the reads it served (writes and the "
+    "primary's reads do not reset them); run and rescue judge keys on the primary"
+)
+
+
+def replica_warnings(target: RedisTarget) -> list[str]:
+    """What a scan of a replica means (empty for a primary)."""
+    return [REPLICA_IDLE_WARNING] if target.role == "replica" else []

@@ -61,6 +61,8 @@ def pass_metrics(target: RedisTarget, started: float, result: PassResult | None)
         finished_at=time.time(),
         duration_seconds=time.monotonic() - started,
         succeeded=result is not None and result.count("failed") == 0,
+        role=target.role or "",
+        shard=target.shard or "",
     )
     if result is None:
         return metrics

@@ -87,6 +87,7 @@ def instance_section(scan: InstanceScan) -> dict[str, Any]:
     rate = scan.aggregates.total.keys / scan.duration_seconds if scan.duration_seconds else None
     return {
         "url": scan.display,
+        "node": scan.node,
         "server": {
             "flavor": scan.server.flavor,
             "version": scan.server.version,

@@ -33,10 +33,11 @@ from janitor.adapters.prometheus import (
     read_last_success,
     serve_http,
 )
-from janitor.adapters.redis.connection import redis_errors, targets_from_settings
+from janitor.adapters.redis.connection import redis_errors
 from janitor.adapters.sdnotify import Notifier, watchdog_interval
 from janitor.app.context import AppContext
 from janitor.app.scheduled_cycle import CycleResult, CycleRunner
+from janitor.app.topology import expand_targets
 from janitor.config.settings import Settings
 from janitor.core.errors import (
     ConfigError,
@@ -292,7 +293,11 @@ def _ping_all(settings: Settings) -> tuple[bool, list[tuple[str, JanitorError]]]
     """Return whether any instance answered PING, and the failures (permission errors raise)."""
     answered = False
     failures: list[tuple[str, JanitorError]] = []
-    for target in targets_from_settings(settings):
+    try:
+        targets = expand_targets(settings)
+    except RedisUnavailableError as error:  # no sentinel answered
+        return False, [("sentinels", error)]
+    for target in targets:
         try:
             with redis_errors(target.display):
                 answered = bool(target.client(target.url_db or 0).ping()) or answered

@@ -38,8 +38,19 @@ def _remember_format(_ctx: click.Context, _param: click.Parameter, value: str) -
     return value
 
 
+_topology_flags: dict[str, Any] = {}
+
+
+def _remember_topology(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep ``--nodes``/``--discover`` for ``prepare`` (commands do not take them as arguments)."""
+    if param.name is not None:
+        _topology_flags[param.name] = value
+    return value
+
+
 def common_options(command: F) -> F:
-    """Add ``--config``, ``--url`` (repeatable), ``--format text|json`` and ``--log-level``."""
+    """Add ``--config``, ``--url`` (repeatable), ``--nodes``, ``--discover``, ``--format``,
+    ``--log-level``, ``--username`` and ``--password-file``."""
     return with_common_options(("text", "json"))(command)
 
 
@@ -64,7 +75,22 @@ def _add_common_options(command: F, formats: Sequence[str]) -> F:
             "--url",
             "urls",
             multiple=True,
-            help="redis://, rediss:// or unix:// URL; repeat for several instances.",
+            help="redis://, rediss://, unix:// or redis+sentinel:// URL; repeatable.",
+        ),
+        click.option(
+            "--nodes",
+            type=click.Choice(["local", "this", "all"]),
+            expose_value=False,
+            callback=_remember_topology,
+            help="Redis Cluster: nodes on this host, the URL's node, or all [redis.nodes].",
+        ),
+        click.option(
+            "--discover",
+            is_flag=True,
+            default=None,
+            expose_value=False,
+            callback=_remember_topology,
+            help="Also every redis-server/valkey-server on this host [redis.discover].",
         ),
         click.option(
             "--format",
@@ -114,6 +140,8 @@ def prepare(
     layered: dict[str, Any] = dict(overrides or {})
     layered.setdefault("redis", {})["urls"] = list(urls) or None
     layered["redis"].update(_credentials)
+    layered["redis"]["nodes"] = _topology_flags.pop("nodes", None)
+    layered["redis"]["discover"] = _topology_flags.pop("discover", None)
     layered.setdefault("logging", {})["level"] = log_level
     settings = load_settings(config_path, layered)
     configure_logging(settings.logging.level, settings.logging.format)

@@ -15,11 +15,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from janitor.adapters.redis.connection import targets_from_settings
 from janitor.app.forecast_view import forecast_entry
 from janitor.app.history_recording import configured_margin, forecasts, load_history
 from janitor.app.history_store import history_path
 from janitor.app.report import SCHEMA_VERSION
+from janitor.app.topology import expand_targets
 from janitor.cli.group import cli, prepare, with_common_options
 from janitor.cli.output import emit
 from janitor.config.settings import Settings
@@ -50,7 +50,7 @@ def history(
     read = load_history(app.settings, cutoff)
     samples = read.samples
     if urls:
-        targets = targets_from_settings(app.settings)
+        targets = expand_targets(app.settings)
         wanted = {target.display for target in targets}
         for target in targets:
             target.close()

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from janitor.adapters.redis.connection import RedisTarget, targets_from_settings
+from janitor.adapters.redis.connection import RedisTarget
 from janitor.app.context import AppContext
 from janitor.app.exit_codes import first_failure_or_ok
 from janitor.app.fleet_scan import scan_instances
@@ -19,6 +19,7 @@ from janitor.app.headroom import HeadroomReport, Verdict, measure_headroom
 from janitor.app.instance_loop import for_each_instance
 from janitor.app.inventory import InstanceScan, scan_instance
 from janitor.app.report import build_report
+from janitor.app.topology import expand_targets
 from janitor.cli.group import cli, common_options, prepare, with_common_options
 from janitor.cli.journal_lines import failure_noted, instance_failed
 from janitor.cli.output import emit
@@ -127,7 +128,7 @@ def render_report_with_headroom(document: Mapping[str, Any], console: Console) -
 
 def measure_all_headroom(app: AppContext) -> HeadroomReport:
     """Measure fork headroom of every configured instance (raises when none answered)."""
-    targets = targets_from_settings(app.settings)
+    targets = expand_targets(app.settings)
     try:
         return measure_headroom(targets, app.settings)
     finally:
@@ -159,7 +160,7 @@ def scan_all(app: AppContext) -> tuple[list[InstanceScan], list[tuple[str, Janit
         with scan_progress(f"scanning {target.display}") as progress:
             return scan_instance(target, app.settings, progress)
 
-    targets = targets_from_settings(app.settings)
+    targets = expand_targets(app.settings)
     if app.settings.scan.parallel_instances > 1 and len(targets) > 1:
         scans: list[InstanceScan] = []
         failures: list[tuple[str, JanitorError]] = []

@@ -40,8 +40,8 @@ def stdout_console(stream: TextIO | None = None) -> Console:
     hard-wrapped in pipes and files."""
     stream = stream or sys.stdout
     if stream.isatty():
-        return _Console(file=stream)
-    return _Console(file=stream, width=NO_WRAP_WIDTH, no_color=True, soft_wrap=True)
+        return _Console(file=stream, emoji=False)
+    return _Console(file=stream, width=NO_WRAP_WIDTH, no_color=True, soft_wrap=True, emoji=False)
 
 
 def emit(document: Mapping[str, Any], fmt: str, renderer: Renderer) -> None:

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import click
 
-from janitor.adapters.redis.connection import RedisTarget, redis_errors, targets_from_settings
+from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.info import read_persistence_state
 from janitor.adapters.redis.lock import default_lock_dir, instance_lock
 from janitor.app.headroom_meter import model_meter
 from janitor.app.instance_loop import for_each_instance
 from janitor.app.rescue import InstanceRescue, rescue_target
 from janitor.app.rescue.result import rescue_document
+from janitor.app.topology import expand_targets
 from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.journal_lines import failure_noted
 from janitor.cli.output import emit
@@ -64,7 +65,7 @@ def rescue(
     overrides = rule_flags.overrides()
     app = prepare(config_path, urls, fmt, log_level, overrides)
     ask = require_consent(dry_run, yes, "rescue")
-    targets = targets_from_settings(app.settings)
+    targets = expand_targets(app.settings, acting=True)
     meter = model_meter(targets, app.settings)
     lock_dir = default_lock_dir(app.settings)
 

@@ -8,10 +8,10 @@ import click
 from rich.console import Console
 
 from janitor.adapters.prometheus import publish_textfile
-from janitor.adapters.redis.connection import targets_from_settings
 from janitor.app.cleanup import Cleanup, CleanupRequest, run_cleanup
 from janitor.app.forecast_view import add_run_forecasts, record_passes
 from janitor.app.restore import restore_archives
+from janitor.app.topology import expand_targets
 from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.journal_lines import failure_noted
 from janitor.cli.output import emit
@@ -126,7 +126,7 @@ def restore(
     """Put archived keys back (an archive file or a directory of them)."""
     app = prepare(config_path, urls, fmt, log_level)
     ask = require_consent(dry_run, yes, "restore")
-    targets = targets_from_settings(app.settings)
+    targets = expand_targets(app.settings, acting=True)
     if len(targets) != 1:
         raise UsageError("restore needs exactly one --url (or one configured URL)")
     target = targets[0]

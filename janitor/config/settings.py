@@ -38,6 +38,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 from janitor.config.policy_settings import ArchiveSettings, PolicySettings
 from janitor.config.redis_url import mask_url, url_problem
+from janitor.config.sentinel_url import is_sentinel_url, parse_sentinel_url
 from janitor.core.errors import ConfigError
 from janitor.core.units import parse_duration, parse_size
 
@@ -76,7 +77,16 @@ class RedisSettings(Section):
     urls: list[str] = Field(
         default=["redis://127.0.0.1:6379"],
         min_length=1,
-        description="redis://, rediss:// (TLS) or unix:// URLs; a path /N limits the scan to DB N.",
+        description="redis://, rediss://, unix:// or redis+sentinel:// URLs; /N: only DB N.",
+    )
+    nodes: Literal["local", "this", "all"] = Field(
+        default="local",
+        description="Redis Cluster: which nodes to scan: local (redis-server on this host), "
+        "this (the node of the URL) or all.",
+    )
+    discover: bool = Field(
+        default=False,
+        description="Also look after every redis-server/valkey-server listening on this host.",
     )
     username: str | None = Field(default=None, description="ACL user name.")
     password: SecretStr | None = Field(default=None, description="Password (prefer password_file).")
@@ -95,9 +105,16 @@ class RedisSettings(Section):
     @field_validator("urls")
     @classmethod
     def _known_schemes(cls, urls: list[str]) -> list[str]:
-        problems = [f"{mask_url(url)}: {problem}" for url in urls if (problem := url_problem(url))]
+        problems = [
+            f"{mask_url(url)}: {problem}"
+            for url in urls
+            if not is_sentinel_url(url) and (problem := url_problem(url))
+        ]
         if problems:
             raise ValueError("; ".join(problems))
+        for url in urls:
+            if is_sentinel_url(url):
+                parse_sentinel_url(url)  # ValueError: what is wrong, never the password
         return urls
 
 

@@ -35,18 +35,20 @@ def full_result(**changes: object) -> PassMetrics:
         cow_headroom_bytes=7000,
         verdict=2,
         writes_refused=True,
+        role="primary",
+        shard="07c37dfe",
     )
     for name, value in changes.items():
         setattr(result, name, value)
     return result
 
 
-def test_every_metric_parses_with_the_instance_label(tmp_path: Path) -> None:
+def test_every_metric_parses_with_the_instance_role_and_shard_labels(tmp_path: Path) -> None:
     path = tmp_path / "janitor.prom"
     publish_textfile(path, [full_result()])
 
     found = samples(path.read_text())
-    label = (("instance", INSTANCE),)
+    label = (("instance", INSTANCE), ("role", "primary"), ("shard", "07c37dfe"))
     assert found[("redis_janitor_last_success_timestamp_seconds", label)] == 1_800_000_000.5
     assert found[("redis_janitor_last_run_success", label)] == 1.0
     assert found[("redis_janitor_last_run_duration_seconds", label)] == 12.25
@@ -57,7 +59,7 @@ def test_every_metric_parses_with_the_instance_label(tmp_path: Path) -> None:
     assert found[("redis_janitor_cow_headroom_bytes", label)] == 7000
     assert found[("redis_janitor_verdict", label)] == 2
     assert found[("redis_janitor_writes_refused", label)] == 1
-    acted = (("action", "archive"), ("instance", INSTANCE))
+    acted = (("action", "archive"), *label)
     assert found[("redis_janitor_acted_keys", acted)] == 3
     assert oct(path.stat().st_mode & 0o777) == oct(0o644)
 
@@ -73,10 +75,11 @@ def test_unknown_figures_are_omitted_not_zero() -> None:
 def test_last_success_survives_a_failure_even_across_runs(tmp_path: Path) -> None:
     path = tmp_path / "janitor.prom"
     publish_textfile(path, [full_result(finished_at=100.0)])
-    publish_textfile(path, [PassMetrics(INSTANCE, 200.0, 1.0, succeeded=False)])
+    failed = PassMetrics(INSTANCE, 200.0, 1.0, succeeded=False, role="primary", shard="07c37dfe")
+    publish_textfile(path, [failed])
 
     found = samples(path.read_text())
-    label = (("instance", INSTANCE),)
+    label = (("instance", INSTANCE), ("role", "primary"), ("shard", "07c37dfe"))
     assert found[("redis_janitor_last_success_timestamp_seconds", label)] == 100.0
     assert found[("redis_janitor_last_run_success", label)] == 0.0
     assert ("redis_janitor_verdict", label) not in found

@@ -16,6 +16,9 @@ DEFAULT_PROTO_MAX_BULK_LEN = 512 * 1024**2
 Hook = Callable[[PlannedAction], None]
 
 
+PRIMARY_LOST = "the node is no longer a primary (failover during the run)"
+
+
 @dataclass(frozen=True)
 class ActionOutcome:
     """What happened to one planned action: ``done``, ``skipped``, ``failed`` or ``planned``."""
@@ -23,6 +26,11 @@ class ActionOutcome:
     planned: PlannedAction
     result: str
     reason: str = ""
+
+    @property
+    def primary_lost(self) -> bool:
+        """True when the node answered as a replica (a failover happened during the run)."""
+        return self.result == "failed" and self.reason.startswith(PRIMARY_LOST)
 
     @property
     def writes_refused(self) -> bool:

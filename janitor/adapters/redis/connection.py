@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
-from redis.connection import ConnectionPool, parse_url
+from redis.connection import Connection, ConnectionPool, parse_url
 from redis.retry import Retry
 
 from janitor.config.redis_url import mask_url as mask_url  # re-exported
@@ -37,11 +37,37 @@ _UNKNOWN_COMMAND = re.compile(r"unknown (?:sub)?command '([^']+)'", re.IGNORECAS
 
 @dataclass
 class RedisTarget:
-    """One Redis instance to look after, with one connection pool per logical DB."""
+    """One Redis instance to look after, with one connection pool per logical DB.
+
+    The topology fields say what the node is (see ``janitor.app.topology``): ``role`` primary or
+    replica, the cluster ``node_id`` and ``shard`` (its primary's node id), the ``slots`` its shard
+    serves, and ``given`` — the URL the operator gave when this node was found from it (a
+    replica's primary, a cluster node, a Sentinel's current primary). ``readonly`` sends
+    ``READONLY`` on every connection (a cluster replica serves reads only after it).
+    """
 
     url: str
     settings: Settings
+    role: str | None = None
+    node_id: str | None = None
+    shard: str | None = None
+    slots: tuple[tuple[int, int], ...] = ()
+    cluster: bool = False
+    readonly: bool = False
+    given: str | None = None
+    unreachable_primary: str | None = None
+    """A replica whose primary (this ``host:port``) could not be reached: nothing may act."""
     _pools: dict[int, ConnectionPool] = field(default_factory=dict, repr=False)
+
+    @property
+    def identity(self) -> dict[str, str | None]:
+        """The node identity shown beside the URL in reports and metrics."""
+        return {
+            "role": self.role,
+            "node_id": self.node_id,
+            "shard": self.shard,
+            "given": mask_url(self.given) if self.given else None,
+        }
 
     @property
     def display(self) -> str:
@@ -79,6 +105,9 @@ class RedisTarget:
         }
         options.update({k: v for k, v in parse_url(self.url).items() if v is not None})
         options["db"] = db
+        if self.readonly:
+            base = options.get("connection_class", Connection)
+            options["connection_class"] = _read_only_class(base)
         register_secret(options.get("password"))
         if self.url.startswith("rediss://"):
             options.update(
@@ -89,6 +118,25 @@ class RedisTarget:
                 ssl_check_hostname=redis_settings.tls_verify,
             )
         return options
+
+
+_READ_ONLY_CLASSES: dict[type[Any], type[Any]] = {}
+
+
+def _read_only_class(base: type[Any]) -> type[Any]:
+    """``base`` sending ``READONLY`` after connecting (cluster replicas then serve reads)."""
+    if base not in _READ_ONLY_CLASSES:
+
+        def on_connect_check_health(self: Any, check_health: bool = True) -> None:
+            base.on_connect_check_health(self, check_health=check_health)
+            self.send_command("READONLY")
+            if self.read_response() not in (b"OK", "OK"):
+                raise redis.ConnectionError("READONLY was refused")
+
+        name = f"ReadOnly{base.__name__}"
+        methods = {"on_connect_check_health": on_connect_check_health}
+        _READ_ONLY_CLASSES[base] = type(name, (base,), methods)
+    return _READ_ONLY_CLASSES[base]
 
 
 def _str_or_none(value: object) -> str | None:

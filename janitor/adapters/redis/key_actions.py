@@ -23,6 +23,10 @@ the check and the mutation aborts it (WATCH). A changed key is skipped and repor
     no write is lost. See docs/domain.md.
 ``dry_run`` is checked before any command is sent: a dry run sends nothing at all. The writes
 themselves go through :mod:`janitor.adapters.redis.key_writes` (the one writer).
+
+In a Redis Cluster a key whose slot moved (``-MOVED``/``-ASK``: a migration or a failover during
+the run) is skipped with that reason: it was judged on this node, never on its new owner. A
+``-READONLY`` reply (this primary was demoted) fails the action and stops the acting.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from redis.client import Pipeline
 from janitor.adapters.files.archive import ArchiveRecord, ArchiveWriter
 from janitor.adapters.files.touch_memory import TouchMemory
 from janitor.adapters.redis.action_outcome import (
+    PRIMARY_LOST,
     ActionHooks,
     ActionOutcome,
     KeyChangedError,
@@ -66,6 +71,15 @@ def takes_safety_copy(action: str, server: ServerInfo, lfu_safety_copy: bool) ->
     signal shows a write between judging and acting; see docs/domain.md)."""
     return (
         lfu_safety_copy and server.idle_metric is IdleMetric.FREQ and action in SAFETY_COPY_ACTIONS
+    )
+
+
+def moved_reason(error: redis.exceptions.AskError) -> str:
+    """Why a key whose slot moved to another node is left alone (judged here, not there)."""
+    where = f"{error.host}:{error.port}" if getattr(error, "host", None) else "another node"
+    return (
+        f"slot {getattr(error, 'slot_id', '?')} moved to {where} during the run: the key was "
+        "not judged there, so it is left for the next run"
     )
 
 
@@ -126,6 +140,10 @@ class KeyActor:
             redis.exceptions.NoPermissionError,
         ) as error:
             raise translate_redis_error(error, self._target.display) from None
+        except redis.exceptions.AskError as error:  # MOVED too: the slot changed owner
+            outcome = ActionOutcome(item, "skipped", moved_reason(error))
+        except redis.ReadOnlyError as error:
+            outcome = ActionOutcome(item, "failed", f"{PRIMARY_LOST}: {error}")
         except redis.RedisError as error:
             if is_permission_error(error):  # the user lacks a rule: every key would fail alike
                 raise translate_redis_error(error, self._target.display) from None

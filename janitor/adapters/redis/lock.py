@@ -33,8 +33,14 @@ import redis
 from janitor.adapters.redis import writer
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.config.settings import Settings
-from janitor.core.errors import LockHeldError, RedisPermissionError, WritesRefusedError
+from janitor.core.errors import (
+    LockHeldError,
+    RedisPermissionError,
+    RedisUnavailableError,
+    WritesRefusedError,
+)
 from janitor.core.logs import get_logger
+from janitor.domain.topology import hash_tag_for
 
 log = get_logger(__name__)
 
@@ -48,6 +54,24 @@ ACL_CHECK_KEY = b"redis-janitor:lock:acl-check"
 LOCK_RULES = ("+set", "+get", "+eval", "+pexpire", "+del")
 """The ACL rules the run lock needs (SET NX, then EVAL of scripts running GET/PEXPIRE/DEL)."""
 _SCRIPT_REFUSED = "can't run this command or subcommand"
+
+
+def lock_key(target: RedisTarget) -> bytes:
+    """The lock key of ``target``: on a cluster node, with a hash tag in a slot it serves."""
+    tag = hash_tag_for(target.slots) if target.cluster else None
+    return LOCK_KEY if tag is None else LOCK_KEY + b":{" + tag.encode() + b"}"
+
+
+def not_a_primary_error(target: RedisTarget, reply: str = "") -> RedisUnavailableError:
+    """The refusal for a run on a replica whose primary cannot be used (nothing is changed)."""
+    primary = target.unreachable_primary or "its primary"
+    detail = f" ({reply.split(chr(10))[0][:120]})" if reply else ""
+    return RedisUnavailableError(
+        f"Redis at {target.display} is a replica{detail}: writes go only to a primary, and "
+        f"{primary} cannot be reached; nothing was changed",
+        hint="run against the primary's URL, or once the replica's primary is back "
+        "(report and headroom work on a replica)",
+    )
 
 
 @dataclass
@@ -146,13 +170,26 @@ def holder_is_dead_here(holder: bytes, hostname: str | None = None) -> bool:
     return False
 
 
+_held_tokens: set[bytes] = set()
+"""The tokens of the Redis locks this process holds right now."""
+
+
+def is_stale_own_token(holder: bytes) -> bool:
+    """True for a token of this very process that it no longer holds: a run whose release never
+    reached the node (a failover promoted a replica between the lock's SET and its DEL)."""
+    prefix = f"{socket.gethostname()}:{os.getpid()}:".encode()
+    return holder.startswith(prefix) and holder not in _held_tokens
+
+
 class RedisLock:
     """``SET NX PX`` lock with a random token, renewed in the background, released by its owner."""
 
     def __init__(
         self, target: RedisTarget, ttl_seconds: float, *, local_flock_held: bool = False
     ) -> None:
+        self.target = target
         self.display = target.display
+        self.key = lock_key(target)
         self.client = target.client(0)
         self.ttl_ms = max(1000, int(ttl_seconds * 1000))
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}".encode()
@@ -167,17 +204,24 @@ class RedisLock:
 
     def acquire(self) -> bool:
         """Take the lock and start renewing it; False when skipped because of MISCONF."""
+        if self.target.unreachable_primary is not None:
+            raise not_a_primary_error(self.target)
         try:
             with redis_errors(self.display):
                 taken = writer.lock_take(
-                    self.client, LOCK_KEY, self.token, self.ttl_ms, dry_run=LOCK_WRITES_IN_DRY_RUN
+                    self.client, self.key, self.token, self.ttl_ms, dry_run=LOCK_WRITES_IN_DRY_RUN
                 )
-                holder = None if taken else self.client.get(LOCK_KEY)
+                holder = None if taken else self.client.get(self.key)
+        except (redis.ReadOnlyError, redis.exceptions.MovedError) as error:
+            raise not_a_primary_error(self.target, str(error)) from None
         except WritesRefusedError as error:
             log.warning("lock.redis_lock_skipped", reason=error.message[:200])
             return False
-        if not taken and self.local_flock_held and isinstance(holder, bytes):
-            taken = holder_is_dead_here(holder) and self._take_over(holder)
+        if not taken and isinstance(holder, bytes):
+            stale = is_stale_own_token(holder) or (
+                self.local_flock_held and holder_is_dead_here(holder)
+            )
+            taken = stale and self._take_over(holder)
         if not taken:
             text = holder.decode(errors="replace") if isinstance(holder, bytes) else str(holder)
             who = text.rsplit(":", 1)[0]
@@ -187,6 +231,7 @@ class RedisLock:
             )
         self._check_scripting()
         self._held = True
+        _held_tokens.add(self.token)
         context = contextvars.copy_context()  # keeps run_id/instance on the renewal's log events
         self._thread = threading.Thread(
             target=context.run, args=(self._renew_loop,), name="lock-renewal", daemon=True
@@ -196,18 +241,20 @@ class RedisLock:
         return True
 
     def _take_over(self, holder: bytes) -> bool:
-        """Replace a dead local holder's token by ours (atomically: only if it is still there)."""
+        """Replace a stale token (a dead local holder's, or this process's own that it no longer
+        holds) by ours, atomically: only if it is still there."""
         try:
             with redis_errors(self.display):
                 taken = writer.lock_take_over(
                     self.client,
-                    LOCK_KEY,
+                    self.key,
                     holder,
                     self.token,
                     self.ttl_ms,
                     dry_run=LOCK_WRITES_IN_DRY_RUN,
                 )
-        except WritesRefusedError:
+        except (WritesRefusedError, redis.RedisError) as error:
+            log.warning("lock.take_over_failed", error=str(error).split("\n")[0][:200])
             return False
         if taken:
             log.warning("lock.taken_over", dead_holder=holder.decode(errors="replace"))
@@ -221,7 +268,7 @@ class RedisLock:
             with redis_errors(self.display):
                 writer.lock_check_scripts(
                     self.client,
-                    LOCK_KEY,
+                    self.key,
                     ACL_CHECK_KEY,
                     self.token,
                     self.ttl_ms,
@@ -230,7 +277,7 @@ class RedisLock:
         except (RedisPermissionError, redis.ResponseError) as error:
             with contextlib.suppress(redis.RedisError):  # ours, set with NX a moment ago
                 writer.lock_expire_now(
-                    self.client, LOCK_KEY, self.token, dry_run=LOCK_WRITES_IN_DRY_RUN
+                    self.client, self.key, self.token, dry_run=LOCK_WRITES_IN_DRY_RUN
                 )
             if isinstance(error, RedisPermissionError) or _SCRIPT_REFUSED not in str(error):
                 raise
@@ -251,9 +298,10 @@ class RedisLock:
         if not self._held:
             return
         self._held = False
+        _held_tokens.discard(self.token)
         try:
             released = writer.lock_release(
-                self.client, LOCK_KEY, self.token, dry_run=LOCK_WRITES_IN_DRY_RUN
+                self.client, self.key, self.token, dry_run=LOCK_WRITES_IN_DRY_RUN
             )
         except redis.RedisError as error:
             log.warning("lock.release_failed", error=str(error), expires_in_ms=self.ttl_ms)
@@ -265,7 +313,7 @@ class RedisLock:
         """Extend the TTL if we still own the key; False (and ``lost`` set) when we do not."""
         try:
             renewed = writer.lock_renew(
-                self.client, LOCK_KEY, self.token, self.ttl_ms, dry_run=LOCK_WRITES_IN_DRY_RUN
+                self.client, self.key, self.token, self.ttl_ms, dry_run=LOCK_WRITES_IN_DRY_RUN
             )
         except redis.RedisError as error:
             log.warning("lock.renewal_failed", error=str(error).split("\n")[0][:200])

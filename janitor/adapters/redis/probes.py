@@ -143,6 +143,8 @@ def _checked(reply: Any, command: str) -> Any:
         raise redis.exceptions.NoPermissionError(
             f"this user has no permissions to run the '{command}' command ({reply})"
         )
+    if isinstance(reply, redis.exceptions.AskError):  # MOVED too: migrated away, not here now
+        return None
     if isinstance(reply, redis.ResponseError):
         message = str(reply)
         if any(fragment in message for fragment in _TRACKING_ERRORS):

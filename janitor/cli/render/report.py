@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -63,6 +64,18 @@ def top_keys_table(entries: list[Mapping[str, Any]], title: str = "Largest keys"
     return table
 
 
+def node_label(node: Mapping[str, Any] | None) -> str:
+    """`` [replica, node 1a2b3c4d, shard 5e6f7a8b]`` (empty when nothing is known)."""
+    if not node or not node.get("role"):
+        return ""
+    parts = [str(node["role"])]
+    if node.get("node_id"):
+        parts.append(f"node {str(node['node_id'])[:8]}")
+    if node.get("shard"):
+        parts.append(f"shard {str(node['shard'])[:8]}")
+    return escape(f" [{', '.join(parts)}]")
+
+
 def render_report(document: Mapping[str, Any], console: Console) -> None:
     """Print a report document for people."""
     console.print(
@@ -72,10 +85,15 @@ def render_report(document: Mapping[str, Any], console: Console) -> None:
     for instance in document["instances"]:
         rate = instance["keys_per_second"]
         console.print(
-            f"  {instance['url']}: {instance['server']['flavor']} {instance['server']['version']}, "
-            f"DBs {instance['dbs'] or '-'}, {instance['scanned_keys']:,} keys in "
+            f"  {instance['url']}{node_label(instance.get('node'))}: "
+            f"{instance['server']['flavor']} {instance['server']['version']}, "
+            f"DBs {instance['dbs'] or '-'}, {instance['scanned_keys']:,} keys, "
+            f"{format_bytes(instance['scanned_bytes'])} in "
             f"{instance['duration_seconds']:.1f}s" + (f" ({rate:,.0f} keys/s)" if rate else "")
         )
+        if instance["top_keys"] and len(document["instances"]) > 1:
+            top = instance["top_keys"][0]
+            console.print(f"    top key: {escape(top['key'])} ({format_bytes(top['bytes'])})")
         for warning in instance["warnings"]:
             console.print(f"  [yellow]warning:[/yellow] {warning}")
     if not document["scanned_keys"]:
