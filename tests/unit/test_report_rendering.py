@@ -135,6 +135,14 @@ def test_forecast_metrics_are_absent_when_unknown() -> None:
     )
     store.update([known, PassMetrics("redis://b", 1.0, 1.0, True)])
     text = store.exposition().decode()
-    assert 'redis_janitor_forecast_seconds_to_critical{instance="redis://a"} 3600.0' in text
-    assert 'redis_janitor_forecast_seconds_to_warn{instance="redis://a"} 1800.0' in text
-    assert 'forecast_seconds_to_critical{instance="redis://b"}' not in text
+    assert (
+        'redis_janitor_forecast_seconds_to_critical{instance="redis://a",role="",shard=""} 3600.0'
+        in text
+    )
+    assert (
+        'redis_janitor_forecast_seconds_to_warn{instance="redis://a",role="",shard=""} 1800.0'
+        in text
+    )
+    unknown = [line for line in text.splitlines() if 'instance="redis://b"' in line]
+    assert unknown  # b has series of its own...
+    assert not [line for line in unknown if "forecast" in line]  # ...but no forecast
