@@ -234,7 +234,8 @@ def test_expire_sends_lt_exactly_where_the_server_has_it(
     with redis_server.client().monitor() as monitor:
 
         def watch() -> None:
-            while not seen or not seen[-1].startswith("EXEC"):
+            # Until the EXEC of the action (an empty MULTI/EXEC checks the ACL first).
+            while not any(c.startswith("PEXPIRE") for c in seen) or not seen[-1].startswith("EXEC"):
                 seen.append(str(monitor.next_command()["command"]))
 
         watcher = threading.Thread(target=watch, daemon=True)

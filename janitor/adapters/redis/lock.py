@@ -49,8 +49,9 @@ LOCK_WRITES_IN_DRY_RUN = False
 """``dry_run`` for the lock's writes: the lock is taken in dry runs too (see the writer)."""
 _CHECK_LINES = {"2": "del", "3": "get", "4": "pexpire"}
 """Which command each line of the writer's check script runs (a refusal names the line)."""
-ACL_CHECK_KEY = b"redis-janitor:lock:acl-check"
-"""Never written: the check script DELetes it to prove the release script may DEL."""
+ACL_CHECK_SUFFIX = b":acl-check"
+"""Appended to the lock key (so a cluster node's hash tag, and slot, stay the same): a key never
+written, which the check script DELetes to prove the release script may DEL."""
 LOCK_RULES = ("+set", "+get", "+eval", "+pexpire", "+del")
 """The ACL rules the run lock needs (SET NX, then EVAL of scripts running GET/PEXPIRE/DEL)."""
 _SCRIPT_REFUSED = "can't run this command or subcommand"
@@ -269,7 +270,7 @@ class RedisLock:
                 writer.lock_check_scripts(
                     self.client,
                     self.key,
-                    ACL_CHECK_KEY,
+                    self.key + ACL_CHECK_SUFFIX,
                     self.token,
                     self.ttl_ms,
                     dry_run=LOCK_WRITES_IN_DRY_RUN,
