@@ -40,7 +40,7 @@ def set_user(client: redis.Redis, rules: list[str]) -> None:
 def plant_keys(client: redis.Redis) -> None:
     client.mset({f"old:{n}": "v" * 2000 for n in range(5)})
     client.execute_command("SELECT", 3)  # the admin connection is not pooled per DB: switch back
-    client.set("other:db", "x")
+    client.set("other:db", "x", ex=86400)  # a TTL: the scan sends PTTL where keys expire
     client.execute_command("SELECT", 0)
 
 
