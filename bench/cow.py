@@ -29,36 +29,13 @@ from support import bench_server  # type: ignore[import-not-found]
 from janitor.adapters.host.memory import PAGE_SIZE, ProcReader
 from janitor.adapters.redis.info import read_disable_thp
 from janitor.domain.cow_model import CowFacts, predict_cow
+from janitor.domain.history import INFO_FIELDS
 from tests.support.cow_replay import replay
 from tests.support.redis_server import RedisServer, wait_for
 
 MIB = 1 << 20
-SAMPLED = (
-    "rdb_changes_since_last_save",
-    "rdb_last_cow_size",
-    "rdb_last_bgsave_time_sec",
-    "rdb_saves",
-    "total_forks",
-    "rdb_bgsave_in_progress",
-    "rdb_last_bgsave_status",
-    "current_cow_size",
-    "current_cow_peak",
-    "current_fork_perc",
-    "aof_enabled",
-    "aof_last_cow_size",
-    "aof_rewrites",
-    "aof_rewrite_in_progress",
-    "aof_last_rewrite_time_sec",
-    "sync_full",
-    "total_commands_processed",
-    "total_net_input_bytes",
-    "latest_fork_usec",
-    "mem_fragmentation_ratio",
-    "used_memory_dataset",
-    "rdb_last_save_time",
-    "connected_slaves",
-    "used_memory_rss",
-)
+SAMPLED = (*INFO_FIELDS, "rdb_last_save_time", "connected_slaves", "used_memory_rss")
+"""What the janitor's history keeps of INFO, plus what the bench reports beside it."""
 RATES = {"none": 0, "moderate": 5_000, "heavy": 20_000}
 PLAN = [
     ("none", "-", 2),
