@@ -14,6 +14,7 @@ from tests.conftest import CliResult
 from tests.support.forkfail import MISCONF_CONFIG, FaultyRedisFactory
 from tests.support.incident import ARCHIVE_STALE, plant_incident, write_config
 from tests.support.redis_server import RedisServer
+from tests.support.server_build import ServerBuild, requires, requires_jemalloc
 
 Run = Callable[..., CliResult]
 README = Path(__file__).parents[2] / "README.md"
@@ -31,6 +32,15 @@ def documented_rules() -> dict[str, list[str]]:
 
 
 RULES = documented_rules()
+SUBCOMMAND_REFUSALS = requires(7, 0, "an ACL refusal naming the subcommand (6.2 names 'client')")
+NO_TOUCH = "+client|no-touch"
+"""README: added to run's and rescue's rules on Redis/Valkey >= 7.2 (the archive's DUMP uses it)."""
+
+
+def rules_for(command: str, build: ServerBuild) -> list[str]:
+    """README's rules of ``command`` for this server (``+client|no-touch`` from 7.2)."""
+    extra = [NO_TOUCH] if command in ("run", "rescue") and build.at_least(7, 2) else []
+    return RULES[command] + extra
 
 
 def set_user(client: redis.Redis, rules: list[str]) -> None:
@@ -64,12 +74,17 @@ def test_readme_documents_every_command() -> None:
     assert set(RULES) == {"headroom", "report", "run", "rescue", "restore"}
 
 
+@SUBCOMMAND_REFUSALS
 @pytest.mark.parametrize("command", ["headroom", "report", "run", "restore"])
 def test_each_command_works_with_exactly_its_rules_and_fails_clearly_without_any(
-    redis_server: RedisServer, run_cli: Run, tmp_path: Path, command: str
+    redis_server: RedisServer,
+    run_cli: Run,
+    tmp_path: Path,
+    command: str,
+    redis_build: ServerBuild,
 ) -> None:
     admin = redis_server.client()
-    rules = [rule for rule in RULES[command] if rule != LFU_ONLY]  # this server is LRU
+    rules = [rule for rule in rules_for(command, redis_build) if rule != LFU_ONLY]  # LRU here
     checked = [rule for rule in rules if rule not in SEEN_BEFORE.get(command, ())]
     for missing in [None, *checked]:
         admin.flushall()
@@ -105,13 +120,19 @@ def test_report_on_an_lfu_instance_needs_object_freq(
 RESCUE_ONLY = sorted(set(RULES["rescue"]) - set(RULES["run"]))
 
 
+@SUBCOMMAND_REFUSALS
+@requires_jemalloc("the fork-failure library's RSS limit (freed memory must leave RSS)")
 @pytest.mark.parametrize("missing", [None, *RESCUE_ONLY])
 def test_rescue_works_with_exactly_its_rules_and_fails_clearly_without_its_own(
-    faulty_redis_factory: FaultyRedisFactory, run_cli: Run, tmp_path: Path, missing: str | None
+    faulty_redis_factory: FaultyRedisFactory,
+    run_cli: Run,
+    tmp_path: Path,
+    missing: str | None,
+    redis_build: ServerBuild,
 ) -> None:
     faulty = faulty_redis_factory(MISCONF_CONFIG)
     client, _, _ = plant_incident(faulty)
-    rules = [r for r in RULES["rescue"] if r not in (LFU_ONLY, missing)]
+    rules = [r for r in rules_for("rescue", redis_build) if r not in (LFU_ONLY, missing)]
     set_user(client, rules)
     result = run_cli(
         "rescue", "--config", str(write_config(tmp_path)), "--url", faulty.server.url, "--yes",

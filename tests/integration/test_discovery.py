@@ -16,7 +16,8 @@ from janitor.app.topology import expand_targets
 from janitor.config.settings import load_settings
 from janitor.core.errors import RedisPermissionError
 from tests.conftest import RedisFactory
-from tests.support.redis_server import RedisServer, free_port
+from tests.support.redis_server import RedisServer
+from tests.support.topology import cluster_node_config
 
 
 def proc_of(servers: list[RedisServer], root: Path) -> Path:
@@ -33,7 +34,7 @@ def test_finds_tcp_and_unix_listeners_of_each_server(
 ) -> None:
     tcp_a, tcp_b = redis_factory(), redis_factory()
     unix = redis_factory(unix_socket=True)
-    clustered = redis_factory({"cluster-enabled": "yes", "cluster-port": str(free_port())})
+    clustered = redis_factory(cluster_node_config())
     root = proc_of([tcp_a, tcp_b, unix, clustered], tmp_path / "proc")
     found = {instance.pid: instance for instance in find_local_instances(root)}
     for server in (tcp_a, tcp_b, unix, clustered):

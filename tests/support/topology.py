@@ -13,6 +13,7 @@ import redis
 
 from janitor.domain.topology import key_slot, slot_in
 from tests.support.redis_server import REDIS_SERVER, RedisServer, free_port, wait_for
+from tests.support.server_build import server_build
 
 Factory = Callable[..., RedisServer]
 RANGES = [(0, 5460), (5461, 10922), (10923, 16383)]
@@ -121,27 +122,38 @@ class Cluster:
             )
 
 
-def _cluster_config() -> dict[str, str]:
-    return {
+def cluster_node_config() -> dict[str, str]:
+    """The config of one cluster node (a bus port of its own from 7.0; port + 10000 before)."""
+    config = {
         "cluster-enabled": "yes",
-        "cluster-port": str(free_port()),
         "cluster-node-timeout": "2000",
         "repl-diskless-sync-delay": "0",
     }
+    if server_build().at_least(7, 0):  # before 7.0 the bus is always the data port + 10000
+        config["cluster-port"] = str(free_port())
+    return config
+
+
+def _add_slots(server: RedisServer, low: int, high: int) -> None:
+    """CLUSTER ADDSLOTSRANGE (7.0+), or ADDSLOTS of every slot before."""
+    if server_build().at_least(7, 0):
+        server.client().execute_command("CLUSTER", "ADDSLOTSRANGE", low, high)
+    else:
+        server.client().execute_command("CLUSTER", "ADDSLOTS", *range(low, high + 1))
 
 
 def start_cluster(factory: Factory) -> Cluster:
     """Build a 3-primary/3-replica cluster and wait until it is ok (no redis-cli)."""
-    primaries = [factory(_cluster_config()) for _ in RANGES]
-    replicas = [factory(_cluster_config()) for _ in RANGES]
+    primaries = [factory(cluster_node_config()) for _ in RANGES]
+    replicas = [factory(cluster_node_config()) for _ in RANGES]
     cluster = Cluster(primaries, replicas)
     for server in cluster.nodes:
         cluster.ids[server.port] = server.client().execute_command("CLUSTER", "MYID").decode()
     for server, (low, high) in zip(primaries, RANGES, strict=True):
-        server.client().execute_command("CLUSTER", "ADDSLOTSRANGE", low, high)
+        _add_slots(server, low, high)
     first = cluster.nodes[0].client()
     for server in cluster.nodes[1:]:
-        bus = server.config["cluster-port"]
+        bus = server.config.get("cluster-port", server.port + 10000)
         first.execute_command("CLUSTER", "MEET", "127.0.0.1", server.port, bus)
     for server in cluster.nodes:
         wait_for(

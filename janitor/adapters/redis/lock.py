@@ -54,7 +54,8 @@ ACL_CHECK_SUFFIX = b":acl-check"
 written, which the check script DELetes to prove the release script may DEL."""
 LOCK_RULES = ("+set", "+get", "+eval", "+pexpire", "+del")
 """The ACL rules the run lock needs (SET NX, then EVAL of scripts running GET/PEXPIRE/DEL)."""
-_SCRIPT_REFUSED = "can't run this command or subcommand"
+_SCRIPT_REFUSED = ("can't run this command or subcommand", "ACL failure in script")
+"""How a script's refused command reads: Redis 7.0 / Redis 7.4 and Valkey."""
 
 
 def lock_key(target: RedisTarget) -> bytes:
@@ -280,7 +281,9 @@ class RedisLock:
                 writer.lock_expire_now(
                     self.client, self.key, self.token, dry_run=LOCK_WRITES_IN_DRY_RUN
                 )
-            if isinstance(error, RedisPermissionError) or _SCRIPT_REFUSED not in str(error):
+            if isinstance(error, RedisPermissionError) or not any(
+                text in str(error) for text in _SCRIPT_REFUSED
+            ):
                 raise
             line = re.search(r"@user_script:(\d+)", str(error))
             command = _CHECK_LINES.get(line.group(1) if line else "", "")
