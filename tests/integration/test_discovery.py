@@ -17,6 +17,7 @@ from janitor.config.settings import load_settings
 from janitor.core.errors import RedisPermissionError
 from tests.conftest import RedisFactory
 from tests.support.redis_server import RedisServer
+from tests.support.server_build import server_build
 from tests.support.topology import cluster_node_config
 
 
@@ -27,6 +28,9 @@ def proc_of(servers: list[RedisServer], root: Path) -> Path:
         (root / str(server.process.pid)).symlink_to(f"/proc/{server.process.pid}")
     (root / "self").symlink_to("/proc/self")  # not a pid: ignored
     return root
+
+
+PROCESS_NAME = f"{server_build().flavor}-server"  # redis-server or valkey-server
 
 
 def test_finds_tcp_and_unix_listeners_of_each_server(
@@ -40,7 +44,7 @@ def test_finds_tcp_and_unix_listeners_of_each_server(
     for server in (tcp_a, tcp_b, unix, clustered):
         assert server.process is not None
         instance = found[server.process.pid]
-        assert instance.name == "redis-server"
+        assert instance.name == PROCESS_NAME
         assert instance.problem is None
         assert instance.urls == [server.url]  # the cluster bus port is left out
 
