@@ -50,8 +50,14 @@ LOCK_WRITES_IN_DRY_RUN = False
 _CHECK_LINES = {"2": "del", "3": "get", "4": "pexpire"}
 """Which command each line of the writer's check script runs (a refusal names the line)."""
 ACL_CHECK_SUFFIX = b":acl-check"
-"""Appended to the lock key (so a cluster node's hash tag, and slot, stay the same): a key never
-written, which the check script DELetes to prove the release script may DEL."""
+
+
+def acl_check_key(key: bytes) -> bytes:
+    """A key never written, in the lock key's slot, which the check script DELetes to prove the
+    release script may DEL: the lock key's hash tag, or the whole lock key as the tag."""
+    return key + ACL_CHECK_SUFFIX if b"{" in key else b"{" + key + b"}" + ACL_CHECK_SUFFIX
+
+
 LOCK_RULES = ("+set", "+get", "+eval", "+pexpire", "+del")
 """The ACL rules the run lock needs (SET NX, then EVAL of scripts running GET/PEXPIRE/DEL)."""
 _SCRIPT_REFUSED = ("can't run this command or subcommand", "ACL failure in script")
@@ -271,7 +277,7 @@ class RedisLock:
                 writer.lock_check_scripts(
                     self.client,
                     self.key,
-                    self.key + ACL_CHECK_SUFFIX,
+                    acl_check_key(self.key),
                     self.token,
                     self.ttl_ms,
                     dry_run=LOCK_WRITES_IN_DRY_RUN,
