@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
@@ -30,6 +30,7 @@ from janitor.domain.server import IdleMetric, ServerInfo
 log = get_logger(__name__)
 
 RecordSink = Callable[[KeyRecord], None]
+SizeSink = Callable[[int, list[bytes], list[Any]], None]
 
 
 class ResumeHook(Protocol):
@@ -155,6 +156,7 @@ def scan_instance(
     on_record: RecordSink | None = None,
     scope: ScanScope | None = None,
     resume: ResumeHook | None = None,
+    on_sizes: SizeSink | None = None,
 ) -> InstanceScan:
     """Scan every selected DB of ``target`` and return the aggregates.
 
@@ -203,6 +205,8 @@ def scan_instance(
         )
         if sampling:
             scanner.on_sizes = aggregates.add_sizes
+        elif on_sizes is not None:
+            scanner.on_sizes = on_sizes
         scanner.start_at = {db: ScanCursor(cursor) for db, cursor in start_at.items() if cursor}
         deadline = resume.deadline if resume is not None else None
         if deadline is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -12,6 +13,7 @@ from janitor.adapters.redis.connection import RedisTarget
 from janitor.adapters.redis.info import read_server_info
 from janitor.adapters.redis.key_actions import KeyActor
 from janitor.adapters.redis.scanner import KeyspaceScanner, ScanOptions
+from janitor.app.rescue import free as free_module
 from janitor.app.rescue.free import PolicyFreer
 from janitor.config.settings import Settings, load_settings
 from janitor.domain.planner import PlannedAction
@@ -146,3 +148,83 @@ def test_an_unlink_refused_inside_multi_exec_is_recognised_as_misconf(
     assert "of pipeline caused error: MISCONF" in outcome.reason
     assert outcome.writes_refused
     assert {key: client.dump(key) for key in payloads} == payloads
+
+
+def commandstats(server: RedisServer) -> dict[str, int]:
+    stats = server.client().info("commandstats")
+    counted = {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+    for subcommand in ("memory|usage", "object|idletime"):  # 6.2 counts them under the container
+        counted.setdefault(subcommand, counted.get(subcommand.split("|")[0], 0))
+    return counted
+
+
+def scanned_by(server: RedisServer, freer: PolicyFreer) -> dict[str, int]:
+    """The commands ``freer``'s scan sent, from INFO commandstats deltas."""
+    before = commandstats(server)
+    freer._candidates()
+    after = commandstats(server)
+    return {name: after[name] - before.get(name, 0) for name in after}
+
+
+def test_the_rescue_scan_sizes_every_key_and_reads_the_rest_only_for_big_ones(
+    redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = redis_server.client()
+    pipe = client.pipeline(transaction=False)
+    for index in range(400):
+        pipe.set(f"small:{index}", "v" * 40)
+    pipe.execute()
+    for index in range(40):  # small but stale: no rule can act on them (under min_size)
+        plant(client, f"old:{index}", size=200, idle_seconds=40 * DAY)
+    plant_stale(client, count=4)  # 100 KiB, 40 days idle: candidates
+    for index in range(3):  # big but fresh: leftovers with an idle time
+        plant(client, f"fresh:{index}", kind="hash", size=60 * KiB, idle_seconds=2 * DAY)
+    client.pexpire("small:0", 600_000)  # some key expires: PTTL is asked
+    total, big = 400 + 40 + 4 + 3, 4 + 3
+    settings = settings_for(redis_server, tmp_path)
+    settings.policy.rules[0].min_size = 10 * KiB
+
+    def freer() -> PolicyFreer:
+        target = RedisTarget(redis_server.url, settings)
+        return PolicyFreer(target, settings, dry_run=True, run_id="t")
+
+    size_first = freer()
+    sent = scanned_by(redis_server, size_first)
+    assert sent["memory|usage"] == total
+    assert sent["object|idletime"] == sent["type"] == sent["pttl"] == big
+
+    real_scan = free_module.scan_instance
+
+    def full_scan(target: RedisTarget, settings: Settings, *args: object, **kw: object) -> Any:
+        progress, offer = args[0], args[1]
+        return real_scan(target, settings, progress, offer)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(free_module, "scan_instance", full_scan)
+    full = freer()
+    sent = scanned_by(redis_server, full)
+    assert sent["memory|usage"] == sent["object|idletime"] == sent["type"] == total
+
+    def plan_of(item: PolicyFreer) -> list[tuple[bytes, str]]:
+        assert item.plan is not None
+        return [(a.record.key, a.action) for a in item.plan.actions]
+
+    assert plan_of(size_first) == plan_of(full) == [(k, "delete") for k in sorted_stale(full)]
+    assert len(plan_of(full)) == 4
+    tally = size_first.leftovers
+    assert tally is not None and tally == full.leftovers
+    assert tally.keys_by_step[-1] == 3 and tally.small_keys == 440
+    big_leftover = tally.bytes_by_step[-1]
+    needs = (big_leftover, big_leftover + 1, big_leftover + tally.small_bytes + 1)
+    for need in needs:
+        assert size_first.advice(need) == full.advice(need)
+    covered = size_first.advice(needs[0])[-1]
+    assert "keys of 10.0 KiB or more no rule acts on idle ≥ 1d hold" in covered
+    assert "--min-size 10240 --min-idle 1d" in covered
+    assert "(443 keys, 440 of them under 10.0 KiB" in size_first.advice(needs[1])[-1]
+    assert "even that may not be enough" in size_first.advice(needs[2])[-1]
+
+
+def sorted_stale(freer: PolicyFreer) -> list[bytes]:
+    """The stale keys in the order the plan takes them (score: bytes x idle)."""
+    assert freer.plan is not None
+    return [a.record.key for a in freer.plan.actions if a.record.key.startswith(b"stale:")]

@@ -99,3 +99,24 @@ def test_advice_without_any_candidate_says_how_to_give_rules() -> None:
     advice = more_to_free_advice(Plan("all", 0, 0, NOW), tally_of(RULED), 0, 0, MiB)
     assert advice[1].startswith("no rule picked any key: configure [[policy.rules]]")
     assert "--min-idle 30d" in advice[2]
+
+
+def test_with_a_size_floor_small_keys_count_by_size_alone() -> None:
+    policy = PolicySettings(
+        rules=[
+            RuleSettings(name="keep", match=["sess:*"], types=["hash"], action="keep"),
+            RuleSettings(name="big", match=["*"], min_size=MiB, action="delete"),
+        ]
+    )
+    tally = LeftoverTally(policy, floor=MiB)
+    tally.offer(record(b"cache:old", 10, 40 * DAY))  # a record under the floor: by size
+    tally.offer_sizes(0, [b"a", b"sess:1", b"redis-janitor:lock", b"big"], [20, 30, 40, 2 * MiB])
+    tally.offer_sizes(0, [b"gone"], [None])
+    assert (tally.small_keys, tally.small_bytes) == (2, 30)  # sess:* may be kept: not counted
+    assert tally.bytes_by_step == [0] * 5  # "big" comes as a record, not from its size
+    tally.offer(record(b"sess:big", 3 * MiB, 8 * DAY))  # a rule acts on it (delete)
+    tally.offer(record(b"sess:huge", 0, 0))  # under the floor again
+    assert tally.bytes_by_step == [0] * 5 and tally.small_keys == 2
+    suggestion = tally.suggestion(10, MiB) or ""
+    assert "(2 keys, 2 of them under 1.0 MiB" in suggestion
+    assert "--min-size" not in suggestion and "even that" not in suggestion

@@ -6,8 +6,9 @@ to the whole rescue. Each call then acts on the next candidates — the fewest b
 whose bytes cover the need (plus the headroom margin), or ``rescue.round_bytes`` when the model
 names no need — through ``KeyActor`` (conditional actions, archive before delete, rate limit),
 and returns the bytes of the keys actually removed; 0 when the candidates ran out.
-``next_batch`` is the pure choice of a round. While scanning, the keys no rule acts on are
-tallied for the advice of a rescue that falls short (``janitor.app.rescue.advice``).
+``next_batch`` is the pure choice of a round. The scan probes sizes first and the rest only for
+keys a rule could pick (as ``run`` does); the keys no rule acts on are tallied for the advice of
+a rescue that falls short (``janitor.app.rescue.advice``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from janitor.config.settings import Settings
 from janitor.core.logs import get_logger
 from janitor.domain.keys import KeyRecord
 from janitor.domain.planner import CandidateCollector, Plan, PlannedAction, make_plan
+from janitor.domain.scan_scope import ScanScope, scan_scope
 from janitor.domain.server import ServerInfo
 
 log = get_logger(__name__)
@@ -163,24 +165,37 @@ class PolicyFreer:
         )
 
     def _candidates(self) -> list[PlannedAction]:
-        """Scan once: judge every key (candidates and leftovers), plan every candidate in order."""
+        """Scan once: judge every key (candidates and leftovers), plan every candidate in order.
+
+        Sizes first, like ``run``: idle time, TTL and type only for keys at least as big as the
+        smallest ``min_size`` of the acting rules (no smaller key can be a candidate); the
+        smaller ones reach the leftover tally by size. Every key is sized (no SCAN MATCH/TYPE
+        narrowing): the advice counts the keys no rule acts on.
+        """
         if self._queue is None:
             policy = self._settings.policy
             collector = CandidateCollector(policy)
-            self.leftovers = LeftoverTally(policy)
+            floor = scan_scope(policy).min_size
+            leftovers = self.leftovers = LeftoverTally(policy, floor)
 
             def offer(record: KeyRecord) -> None:
                 collector.offer(record)
-                if self.leftovers is not None:
-                    self.leftovers.offer(record)
+                leftovers.offer(record)
 
-            scan = scan_instance(self._target, self._settings, self._options.progress, offer)
+            scan = scan_instance(
+                self._target,
+                self._settings,
+                self._options.progress,
+                offer,
+                ScanScope(min_size=floor, match=None, type=None) if floor is not None else None,
+                on_sizes=leftovers.offer_sizes if floor is not None else None,
+            )
             self.warnings.extend(scan.warnings)
             if collector.dropped:
                 self.warnings.append(f"{collector.dropped} candidates over max_candidates ignored")
             self.plan = make_plan(collector.candidates(), policy, 0, self._options.clock(), "all")
             self._queue = list(self.plan.actions)
-            log.info("rescue.candidates", **self.plan.summary())
+            log.info("rescue.candidates", size_floor=floor, **self.plan.summary())
         return self._queue
 
     def _act(self, batch: list[PlannedAction]) -> list[ActionOutcome]:
