@@ -41,6 +41,8 @@ class CleanupRequest:
     """Given the instance's name, returns a context manager yielding a progress callback."""
     should_stop: Callable[[], str | None] | None = None
     on_failure: Callable[[JanitorError], None] | None = None
+    workers: int = 1
+    """Instances worked on side by side (``scan.parallel_instances``; 1 when a prompt asks)."""
 
 
 @dataclass
@@ -114,7 +116,11 @@ def run_cleanup(app: AppContext, request: CleanupRequest) -> Cleanup:
         dry_run=request.dry_run,
         should_stop=request.should_stop,
         on_failure=request.on_failure,
+        workers=request.workers,
     )
+    order = {target.display: index for index, target in enumerate(targets)}
+    misconf.failures.sort(key=lambda failure: order.get(failure[0], len(order)))
+    metrics.sort(key=lambda item: order.get(item.instance, len(order)))
     return Cleanup(instances, misconf, metrics)
 
 
@@ -127,9 +133,13 @@ def scheduled_cleanup_cycle(app: AppContext, stop: threading.Event) -> CycleResu
     def checked_progress(_name: str) -> _StopCheck:
         return _StopCheck(stop)
 
-    cleanup = run_cleanup(
-        app, CleanupRequest(dry_run=False, progress=checked_progress, should_stop=stop_reason)
+    request = CleanupRequest(
+        dry_run=False,
+        progress=checked_progress,
+        should_stop=stop_reason,
+        workers=app.settings.scan.parallel_instances,
     )
+    cleanup = run_cleanup(app, request)
     record_passes(app.settings, "serve", cleanup.instances.results, cleanup.metrics)
     return CycleResult(cleanup.metrics, cleanup.exit_code)
 

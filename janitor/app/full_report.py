@@ -116,7 +116,8 @@ def full_report(app: AppContext, progress: Progress) -> tuple[dict[str, Any], li
             )
         return found
 
-    done = for_each_instance(targets, settings, scan, may_write=False)
+    workers = settings.scan.parallel_instances
+    done = for_each_instance(targets, settings, scan, may_write=False, workers=workers)
     done.raise_if_all_failed()
     scans, failures = done.results, done.failures
     document = build_report(scans, app.run_id, settings.report.top)

@@ -27,6 +27,8 @@ from janitor.adapters.redis.key_actions import (
     KeyActor,
     needs_archive,
 )
+from janitor.app.parallel import note_changes, wait_for_turn
+from janitor.app.parallel import stop_reason as loop_stop_reason
 from janitor.app.resumable_scan import scan_for_run
 from janitor.config.settings import Settings
 from janitor.core.errors import JanitorError
@@ -162,49 +164,81 @@ class PassOptions:
     sleep: Callable[[float], None] = time.sleep
 
 
-def plan_instance(
-    target: RedisTarget, settings: Settings, options: PassOptions, need_to_free_bytes: int
-) -> tuple[Plan, list[str], int, dict[str, Any]]:
-    """Scan ``target`` keeping only judged candidates; return the plan, warnings, keys scanned."""
+@dataclass
+class _Candidates:
+    """What the scan of a pass kept: judged candidates, warnings, coverage."""
+
+    collector: CandidateCollector
+    warnings: list[str]
+    scanned_keys: int
+    coverage: dict[str, Any]
+
+
+def _scan_candidates(target: RedisTarget, settings: Settings, options: PassOptions) -> _Candidates:
+    """Scan ``target`` keeping only judged candidates (sizes first: ``scan_scope``)."""
     collector = CandidateCollector(settings.policy)
     now = options.clock()
     touches = options.touches
-    scope = scan_scope(settings.policy)
     scan, coverage, pass_warnings = scan_for_run(
         target,
         settings,
         options.progress,
         collector,
-        scope,
+        scan_scope(settings.policy),
         adjust=(lambda record: touches.adjust(record, now)) if touches is not None else None,
     )
-    plan = make_plan(
-        collector.candidates(), settings.policy, need_to_free_bytes, options.clock(), options.goal
-    )
-    plan.beyond_max_candidates = collector.dropped
     warnings = list(scan.warnings) + pass_warnings
     if scan.idle_metric is IdleMetric.FREQ and any(r.min_idle for r in settings.policy.rules):
         warnings.append("rules with min_idle never match here (LFU: use max_freq)")
     if collector.dropped:
         warnings.append(f"{collector.dropped} lower-scored candidates over max_candidates ignored")
+    return _Candidates(collector, warnings, scan.scanned_keys, coverage)
+
+
+def _plan(
+    found: _Candidates, settings: Settings, options: PassOptions, need_to_free_bytes: int
+) -> Plan:
+    plan = make_plan(
+        found.collector.candidates(),
+        settings.policy,
+        need_to_free_bytes,
+        options.clock(),
+        options.goal,
+    )
+    plan.beyond_max_candidates = found.collector.dropped
     log.info("plan.made", **plan.summary())
-    return plan, warnings, scan.scanned_keys, coverage
+    return plan
+
+
+def _needs_no_scan(goal: str, before: HeadroomSnapshot) -> bool:
+    return goal == "headroom" and before.need_to_free_bytes <= 0
 
 
 def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> PassResult:
-    """Run one pass on ``target``; ``options.dry_run`` sends no command that changes anything."""
+    """Run one pass on ``target``; ``options.dry_run`` sends no command that changes anything.
+
+    Side by side with other instances (``janitor.app.parallel``) the scan runs at once and the
+    rest waits for this instance's turn; when an earlier instance changed something meanwhile,
+    headroom is measured again before planning (they share the host's limits).
+    """
     before = options.meter(target)
     log.info("headroom.before", verdict=before.verdict, need=before.need_to_free_bytes)
     goal = options.goal or settings.policy.goal
-    scanned_keys: int | None = None
-    coverage: dict[str, Any] | None = None
-    if goal == "headroom" and before.need_to_free_bytes <= 0:
+    found = None if _needs_no_scan(goal, before) else _scan_candidates(target, settings, options)
+    if wait_for_turn():
+        before = options.meter(target)
+        log.info("headroom.before_turn", verdict=before.verdict, need=before.need_to_free_bytes)
+        if found is None and not _needs_no_scan(goal, before):
+            found = _scan_candidates(target, settings, options)
+    if found is None or _needs_no_scan(goal, before):
         plan = make_plan([], settings.policy, 0, options.clock(), goal)
         warnings = ["headroom is fine: nothing to free, the keyspace was not scanned"]
+        if found is not None:
+            warnings = ["headroom is fine after the instances before it acted: nothing to free"]
+        scanned_keys, coverage = (found.scanned_keys, found.coverage) if found else (None, None)
     else:
-        plan, warnings, scanned_keys, coverage = plan_instance(
-            target, settings, options, before.need_to_free_bytes
-        )
+        plan = _plan(found, settings, options, before.need_to_free_bytes)
+        warnings, scanned_keys, coverage = found.warnings, found.scanned_keys, found.coverage
     if plan.actions and not options.dry_run and options.confirm is not None:
         options.confirm(plan)
     used_before = int(_memory_info(target).get("used_memory", 0))
@@ -226,6 +260,8 @@ def run_pass(target: RedisTarget, settings: Settings, options: PassOptions) -> P
     finally:
         if archive is not None:
             archive.close()
+    if any(outcome.result == "done" for outcome in outcomes) and not options.dry_run:
+        note_changes()
     if options.touches is not None and not options.dry_run:
         options.touches.compact()
     archive_error = actor.archive_error(outcomes)
@@ -328,6 +364,7 @@ def act_all(
     next_at = options.monotonic()
     for index, item in enumerate(plan.actions):
         stop_reason = options.should_stop() if options.should_stop else None
+        stop_reason = stop_reason or loop_stop_reason()
         if stop_reason:
             outcomes += [
                 ActionOutcome(rest, "skipped", f"not tried: {stop_reason}")

@@ -18,6 +18,7 @@ from janitor.adapters.redis.scanner import (
     ScanOptions,
     cyclic_gc_paused,
 )
+from janitor.app.parallel import paced
 from janitor.config.settings import Settings
 from janitor.core.errors import ConfigError, UsageError
 from janitor.core.logs import get_logger
@@ -166,6 +167,7 @@ def scan_instance(
     JanitorErrors.
     """
     started = time.monotonic()
+    progress = paced(progress)  # side by side with other instances: one janitor-CPU budget
     with redis_errors(target.display):
         server = read_server_info(target.client(target.url_db or 0))
         dbs = dbs_to_scan(target, server, settings.scan.dbs)

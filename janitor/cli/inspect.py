@@ -13,7 +13,6 @@ from rich.console import Console
 from janitor.adapters.redis.connection import RedisTarget
 from janitor.app.context import AppContext
 from janitor.app.exit_codes import first_failure_or_ok
-from janitor.app.fleet_scan import scan_instances
 from janitor.app.forecast_view import headroom_with_history
 from janitor.app.headroom import HeadroomReport, Verdict, measure_headroom
 from janitor.app.instance_loop import for_each_instance
@@ -23,7 +22,7 @@ from janitor.app.topology import expand_targets
 from janitor.cli.group import cli, common_options, prepare, with_common_options
 from janitor.cli.journal_lines import failure_noted, instance_failed
 from janitor.cli.output import emit
-from janitor.cli.progress import scan_progress
+from janitor.cli.progress import progress_board
 from janitor.cli.render.config import render_config, settings_document
 from janitor.cli.render.headroom import render_headroom, render_headroom_section
 from janitor.cli.render.report import render_report
@@ -154,25 +153,17 @@ def headroom(
 
 
 def scan_all(app: AppContext) -> tuple[list[InstanceScan], list[tuple[str, JanitorError]]]:
-    """Scan every configured instance; a failure is kept per instance unless all fail."""
-
-    def scan(target: RedisTarget) -> InstanceScan:
-        with scan_progress(f"scanning {target.display}") as progress:
-            return scan_instance(target, app.settings, progress)
-
+    """Scan every configured instance (``scan.parallel_instances`` side by side); a failure is
+    kept per instance unless all fail."""
     targets = expand_targets(app.settings)
-    if app.settings.scan.parallel_instances > 1 and len(targets) > 1:
-        scans: list[InstanceScan] = []
-        failures: list[tuple[str, JanitorError]] = []
-        for target, outcome in scan_instances(targets, app.settings):  # one shared CPU budget
-            if isinstance(outcome, JanitorError):
-                failures.append((target.display, outcome))
-            else:
-                scans.append(outcome)
-        if failures and not scans:
-            raise failures[0][1]
-        return scans, failures
-    done = for_each_instance(targets, app.settings, scan, may_write=False)
+    with progress_board() as bar:
+
+        def scan(target: RedisTarget) -> InstanceScan:
+            with bar(f"scanning {target.display}") as progress:
+                return scan_instance(target, app.settings, progress)
+
+        workers = app.settings.scan.parallel_instances
+        done = for_each_instance(targets, app.settings, scan, may_write=False, workers=workers)
     done.raise_if_all_failed()
     return done.results, done.failures
 

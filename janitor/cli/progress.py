@@ -1,10 +1,10 @@
-"""A scan progress bar on stderr, shown only when stderr is a terminal."""
+"""Scan progress bars on stderr, shown only when stderr is a terminal."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -16,13 +16,20 @@ def _ignore(done: int, total: int) -> None:
     """No progress display (pipes, files, journald)."""
 
 
+ProgressBar = Callable[[str], AbstractContextManager[ProgressFn]]
+
+
 @contextmanager
-def scan_progress(label: str, enabled: bool | None = None) -> Iterator[ProgressFn]:
-    """Yield ``update(done, total)``; draws a bar only on a terminal (or when ``enabled``)."""
+def progress_board(enabled: bool | None = None) -> Iterator[ProgressBar]:
+    """Yield ``bar(label)``, a context manager giving one line's ``update(done, total)``.
+
+    All lines share one live display (rich allows one at a time), so instances scanned side by
+    side each get their own line; drawn only on a terminal (or when ``enabled``).
+    """
     if enabled is None:
         enabled = sys.stderr.isatty()
     if not enabled:
-        yield _ignore
+        yield lambda _label: nullcontext(_ignore)
         return
     columns = (
         TextColumn("{task.description}"),
@@ -30,10 +37,18 @@ def scan_progress(label: str, enabled: bool | None = None) -> Iterator[ProgressF
         MofNCompleteColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=None)
+    with Progress(*columns, console=Console(stderr=True), transient=True) as board:
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=max(total, done))
+        @contextmanager
+        def bar(label: str) -> Iterator[ProgressFn]:
+            task = board.add_task(label, total=None)
 
-        yield update
+            def update(done: int, total: int) -> None:
+                board.update(task, completed=done, total=max(total, done))
+
+            try:
+                yield update
+            finally:
+                board.remove_task(task)
+
+        yield bar

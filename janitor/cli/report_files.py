@@ -9,7 +9,7 @@ from janitor.adapters.files.durable import replace_atomically
 from janitor.app.context import AppContext
 from janitor.app.full_report import full_report
 from janitor.cli.journal_lines import failure_noted
-from janitor.cli.progress import scan_progress
+from janitor.cli.progress import progress_board
 from janitor.cli.render.csv_report import report_csv
 from janitor.cli.render.html_report import render_html
 from janitor.core.errors import ExitCode, UsageError
@@ -20,7 +20,8 @@ log = get_logger(__name__)
 
 def write_report_file(app: AppContext, fmt: str, output: Path | None) -> int:
     """Measure, scan and plan (changing nothing); write the page or CSV to ``output`` or stdout."""
-    document, failures = full_report(app, scan_progress)
+    with progress_board() as bar:
+        document, failures = full_report(app, bar)
     for error in failures:
         failure_noted(error)  # the loop logged instance.failed
     text = redact(render_html(document) if fmt == "html" else report_csv(document))

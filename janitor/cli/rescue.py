@@ -6,7 +6,6 @@ freeing) are wired in ``janitor.app.rescue.run``.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -22,7 +21,7 @@ from janitor.app.topology import expand_targets
 from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.journal_lines import failure_noted
 from janitor.cli.output import emit
-from janitor.cli.progress import scan_progress
+from janitor.cli.progress import progress_board
 from janitor.cli.render.rescue import render_rescue
 from janitor.cli.rules import RuleFlags, require_consent, rule_options
 from janitor.core.logs import get_logger
@@ -69,23 +68,31 @@ def rescue(
     meter = model_meter(targets, app.settings)
     lock_dir = default_lock_dir(app.settings)
 
-    def rescue_one(target: RedisTarget) -> InstanceRescue:
-        if ask:
-            _confirm_rescue(target)
-        bar = nullcontext(None) if ask else scan_progress(f"scanning {target.display}")
-        with bar as progress, instance_lock(target, app.settings, lock_dir=lock_dir):
-            return rescue_target(
-                target, app.settings, meter, dry_run=dry_run, run_id=app.run_id, progress=progress
-            )
+    with progress_board(enabled=False if ask else None) as bar:
 
-    done = for_each_instance(
-        targets,
-        app.settings,
-        rescue_one,
-        may_write=True,
-        dry_run=dry_run,
-        on_failure=failure_noted,
-    )
+        def rescue_one(target: RedisTarget) -> InstanceRescue:
+            if ask:
+                _confirm_rescue(target)
+            line = bar(f"scanning {target.display}")
+            with line as progress, instance_lock(target, app.settings, lock_dir=lock_dir):
+                return rescue_target(
+                    target,
+                    app.settings,
+                    meter,
+                    dry_run=dry_run,
+                    run_id=app.run_id,
+                    progress=progress,
+                )
+
+        done = for_each_instance(
+            targets,
+            app.settings,
+            rescue_one,
+            may_write=True,
+            dry_run=dry_run,
+            on_failure=failure_noted,
+            workers=1 if ask else app.settings.scan.parallel_instances,  # one prompt at a time
+        )
     done.raise_if_all_failed()
     rescues, failures, pending = done.results, done.failures, done.reverts
     document = rescue_document(rescues, failures, pending, app.run_id, dry_run)

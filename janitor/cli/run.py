@@ -15,7 +15,7 @@ from janitor.app.topology import expand_targets
 from janitor.cli.group import cli, common_options, prepare
 from janitor.cli.journal_lines import failure_noted
 from janitor.cli.output import emit
-from janitor.cli.progress import scan_progress
+from janitor.cli.progress import progress_board
 from janitor.cli.render.plan import render_plan_preview
 from janitor.cli.render.rescue import render_run_with_rescue
 from janitor.cli.render.run import render_restore
@@ -65,13 +65,15 @@ def run(
     overrides["metrics"] = {"textfile": metrics_textfile}
     app = prepare(config_path, urls, fmt, log_level, overrides)
     ask = require_consent(dry_run, yes, "run")
-    request = CleanupRequest(
-        dry_run=dry_run,
-        confirm=_confirm_plan if ask else None,
-        progress=None if ask else (lambda name: scan_progress(f"scanning {name}")),
-        on_failure=failure_noted,
-    )
-    cleanup = run_cleanup(app, request)
+    with progress_board(enabled=False if ask else None) as bar:
+        request = CleanupRequest(
+            dry_run=dry_run,
+            confirm=_confirm_plan if ask else None,
+            progress=None if ask else (lambda name: bar(f"scanning {name}")),
+            on_failure=failure_noted,
+            workers=1 if ask else app.settings.scan.parallel_instances,  # one prompt at a time
+        )
+        cleanup = run_cleanup(app, request)
     forecasts = record_passes(app.settings, "run", cleanup.instances.results, cleanup.metrics)
     if app.settings.metrics.textfile is not None and not dry_run:
         _publish_metrics(app.settings.metrics.textfile, cleanup)

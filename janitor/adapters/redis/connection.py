@@ -7,6 +7,7 @@ exit codes of the CLI contract: unreachable → 69, ACL refusal or bad credentia
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ class RedisTarget:
     unreachable_primary: str | None = None
     """A replica whose primary (this ``host:port``) could not be reached: nothing may act."""
     _pools: dict[int, ConnectionPool] = field(default_factory=dict, repr=False)
+    _pools_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Workers side by side share targets (the headroom meter reads every instance)."""
 
     @property
     def identity(self) -> dict[str, str | None]:
@@ -82,15 +85,18 @@ class RedisTarget:
 
     def client(self, db: int = 0) -> redis.Redis:
         """Return a client for logical database ``db`` (pools are cached per DB)."""
-        if db not in self._pools:
-            self._pools[db] = ConnectionPool(**self._pool_options(db))
-        return redis.Redis(connection_pool=self._pools[db])
+        with self._pools_lock:
+            if db not in self._pools:
+                self._pools[db] = ConnectionPool(**self._pool_options(db))
+            return redis.Redis(connection_pool=self._pools[db])
 
     def close(self) -> None:
         """Close every pooled connection."""
-        for pool in self._pools.values():
+        with self._pools_lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
             pool.disconnect()
-        self._pools.clear()
 
     def _pool_options(self, db: int) -> dict[str, Any]:
         redis_settings = self.settings.redis

@@ -121,6 +121,10 @@ class PolicyFreer:
                 return removed
         return 0
 
+    def scan(self) -> None:
+        """Scan and plan now (otherwise the first round does)."""
+        self._candidates()
+
     def preview(self, needed_bytes: int) -> list[ActionOutcome]:
         """Dry run: the first round's actions as ``planned`` outcomes (nothing is sent)."""
         if not self._options.dry_run:

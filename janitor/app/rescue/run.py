@@ -18,6 +18,7 @@ from janitor.adapters.files.rescue_record import pending_restores
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.key_actions import ActionOutcome
 from janitor.app.instance_pass import HeadroomMeter, HeadroomSnapshot
+from janitor.app.parallel import in_parallel_loop, note_changes, wait_for_turn
 from janitor.app.rescue.diagnosis import persistence_section
 from janitor.app.rescue.free import PolicyFreer
 from janitor.app.rescue.outcome import RescueOutcome, RevertResult
@@ -107,11 +108,18 @@ def rescue_target(
     run_id: str,
     progress: Callable[[int, int], None] | None = None,
 ) -> InstanceRescue:
-    """Rescue ``target`` (see ``procedure``); JanitorError when it cannot even start."""
+    """Rescue ``target`` (see ``procedure``); JanitorError when it cannot even start.
+
+    Side by side with other instances (``janitor.app.parallel``) the candidates are scanned at
+    once and the rescue itself (lift, free, save, put back) waits for this instance's turn.
+    """
     warnings: list[str] = []
+    freer = PolicyFreer(target, settings, dry_run=dry_run, run_id=run_id, progress=progress)
+    if in_parallel_loop() and writes_refused_section(target, settings) is not None:
+        freer.scan()  # reads only (allowed under MISCONF); the rest in turn
+    wait_for_turn()
     before = _measure(meter, target, warnings)
     used_before = _used_memory(target)
-    freer = PolicyFreer(target, settings, dry_run=dry_run, run_id=run_id, progress=progress)
     try:
         outcome = rescue_instance(
             target,
@@ -126,6 +134,8 @@ def rescue_target(
             freer.preview(before.need_to_free_bytes if before is not None else 0)
     finally:
         freer.close()
+        if not dry_run:
+            note_changes()  # later instances on this host measure their headroom again
     after = _measure(meter, target, warnings)
     if outcome.block_lifted and outcome.exit_code != 0 and outcome.bgsave_status != "ok":
         still_needed = after.need_to_free_bytes if after else None

@@ -20,6 +20,7 @@ from janitor.adapters.files.rescue_record import OriginalSettings
 from janitor.adapters.redis import writer
 from janitor.adapters.redis.connection import is_permission_error
 from janitor.adapters.redis.info import read_config
+from janitor.app.parallel import interrupted as loop_interrupted
 from janitor.core.errors import JanitorError
 from janitor.core.logs import get_logger
 
@@ -160,8 +161,9 @@ class SigtermGuard:
             raise RescueInterruptedError("rescue interrupted by SIGTERM")
 
     def interrupted(self) -> bool:
-        """True once SIGTERM arrived while the guard still raises (the rescue must stop)."""
-        return self.received and not self._held
+        """True once SIGTERM arrived while the guard still raises (the rescue must stop); in a
+        worker of a side-by-side loop, once that loop was interrupted (``app.parallel``)."""
+        return (self.received or loop_interrupted()) and not self._held
 
     def hold(self) -> None:
         """From now on only record SIGTERM (the restore must not be interrupted)."""
