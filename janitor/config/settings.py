@@ -150,7 +150,10 @@ class ScanSettings(Section):
         description="Share of Redis's main thread the scan may use (0.2 = 20%); 1: no cap.",
     )
     parallel_instances: int = Field(
-        default=1, ge=1, le=64, description="Instances a report scans side by side (threads)."
+        default=1,
+        ge=1,
+        le=64,
+        description="Instances report/run/rescue/serve work on side by side (acting in turn).",
     )
     max_client_cpu: float = Field(
         default=1.0, gt=0, description="Janitor CPU (cores) all side-by-side scans share."
