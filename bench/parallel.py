@@ -4,7 +4,8 @@ Starts three throwaway redis-servers (loopback, free ports), fills each with ``-
 strings plus big strings and hashes (``DEBUG POPULATE``), then runs, alternated per round, the
 installed ``redis-janitor`` over all three URLs: ``run --dry-run`` with one size rule (sizes
 first) and ``report``, each at the default budgets and at full speed, with
-``parallel_instances`` 1 and 3. Prints per mode the median wall time, the janitor's CPU (the
+``parallel_instances`` 1 and 3 (and 3 with ``max_client_cpu`` 2, to see whether the janitor's
+CPU budget is what binds). Prints per mode the median wall time, the janitor's CPU (the
 child's rusage: the shared resource of side-by-side scans) and the three servers' main-thread
 CPU, and the per-round ratio of the sequential wall time to the side-by-side one.
 
@@ -53,6 +54,11 @@ def modes(urls: list[str], state: str) -> dict[str, tuple[list[str], dict[str, s
         for workers in (1, 3):
             extra = {"JANITOR_SCAN__PARALLEL_INSTANCES": str(workers)}
             table[f"{name}, parallel_instances {workers}"] = (command, {**variables, **extra})
+        two_cores = {"JANITOR_SCAN__PARALLEL_INSTANCES": "3", "JANITOR_SCAN__MAX_CLIENT_CPU": "2"}
+        table[f"{name}, parallel_instances 3, max_client_cpu 2"] = (
+            command,
+            {**variables, **two_cores},
+        )
     return table
 
 
@@ -86,7 +92,8 @@ def print_figures(keys: int, runs: dict[str, list[Sample]], rounds: int) -> None
     print("| mode | wall | keys/s | speed-up vs 1 | janitor CPU | servers' CPU |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, samples in runs.items():
-        sequential = runs.get(name.replace("parallel_instances 3", "parallel_instances 1"))
+        one = name.replace(", max_client_cpu 2", "").replace("instances 3", "instances 1")
+        sequential = runs.get(one)
         wall = statistics.median(s.seconds for s in samples)
         ratio = "-"
         if sequential is not None and sequential is not samples:
