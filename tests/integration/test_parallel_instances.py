@@ -15,7 +15,7 @@ from typing import Any
 
 from janitor.adapters.redis.connection import RedisTarget
 from janitor.adapters.redis.lock import default_lock_dir
-from janitor.app.cleanup import CleanupRequest, run_cleanup
+from janitor.app.cleanup import CleanupRequest, run_cleanup, scheduled_cleanup_cycle
 from janitor.app.context import AppContext
 from janitor.app.instance_loop import StopRequested, for_each_instance
 from janitor.app.instance_pass import HeadroomSnapshot, PassOptions, info_headroom_meter
@@ -223,3 +223,25 @@ def test_a_stop_inside_one_scan_stops_the_others(
     assert done.stopped == "stop requested during the scan"
     assert done.results == [] and done.failures == []  # abandoned at their next batch
     assert all(calls[s.url] < 20_000 / 50 for s in servers)
+
+
+def test_a_serve_cycle_cleans_instances_side_by_side_and_a_set_stop_starts_none(
+    redis_factory: RedisFactory, tmp_path: Path
+) -> None:
+    servers = [redis_factory() for _ in range(2)]
+    for server in servers:
+        populate(server, 3)
+    settings = settings_for([s.url for s in servers], tmp_path)
+    app = AppContext(settings, "t", "json")
+
+    stop = threading.Event()
+    stop.set()
+    stopped = scheduled_cleanup_cycle(app, stop)
+    assert stopped.metrics == []
+    assert [len(s.client().keys("cache:*")) for s in servers] == [3, 3]
+
+    cycle = scheduled_cleanup_cycle(app, threading.Event())
+    assert cycle.exit_code == ExitCode.OK
+    assert [m.instance for m in cycle.metrics] == [s.url for s in servers]
+    assert [m.acted_keys for m in cycle.metrics] == [{"delete": 3}, {"delete": 3}]
+    assert [len(s.client().keys("cache:*")) for s in servers] == [0, 0]
