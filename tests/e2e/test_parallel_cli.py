@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import CliResult, RedisFactory
-from tests.support.forkfail import MISCONF_CONFIG, FaultyRedisFactory
+import pytest
+import redis
+
+from janitor.adapters.files.rescue_record import pending_restores
+from tests.conftest import CLI, CliResult, RedisFactory, clean_env
+from tests.support.forkfail import MISCONF_CONFIG, FaultyRedisFactory, bgsave_finished
 from tests.support.incident import (
     ARCHIVE_STALE,
     FREEING_LOWERS_RSS,
@@ -75,3 +81,50 @@ def test_rescue_of_two_instances_side_by_side_brings_both_back(
     for client in clients:
         assert save_settings(client) == ("yes", "3600 1")
         assert client.set("probe", "1")
+
+
+def test_sigterm_stops_rescues_side_by_side_and_puts_the_settings_back(
+    faulty_redis_factory: FaultyRedisFactory, tmp_path: Path
+) -> None:
+    incidents = [faulty_redis_factory(MISCONF_CONFIG) for _ in range(2)]
+    clients = [faulty.server.client() for faulty in incidents]
+    for faulty, client in zip(incidents, clients, strict=True):
+        plant(client, "stale:0", size=10_000, idle_seconds=40 * DAY)
+        faulty.faults.fail_forks()
+        with pytest.raises(redis.ResponseError):
+            client.bgsave()
+        assert bgsave_finished(client) == "err"
+        faulty.faults.allow_forks()
+        client.config_set("rdb-key-save-delay", "60000000")  # a rescue's BGSAVE takes a minute
+    urls = [flag for faulty in incidents for flag in ("--url", faulty.server.url)]
+    command = [CLI, "rescue", "--config", str(write_config(tmp_path)), *urls, "--yes"]
+    rescue = subprocess.Popen(
+        [*command, "--format", "json", "--match", "*", "--action", "delete"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(side_by_side(2)),
+    )
+    try:
+        assert rescue.stderr is not None
+        for line in rescue.stderr:  # JSON log lines; the pipe closes if the command exits
+            if '"rescue.bgsave_started"' in line:
+                break
+        assert clients[0].info("persistence")["rdb_bgsave_in_progress"] == 1  # first in turn
+        assert save_settings(clients[0]) == ("no", "3600 1")
+        assert save_settings(clients[1]) == ("yes", "3600 1")  # waits for its turn
+
+        rescue.terminate()
+        stdout, _ = rescue.communicate(timeout=30)
+    finally:
+        if rescue.poll() is None:
+            rescue.kill()
+            rescue.communicate(timeout=10)
+
+    assert rescue.returncode == 2
+    document = json.loads(stdout)
+    assert [i["interrupted"] for i in document["instances"]] == [True]  # the second never began
+    assert document["config_restored"] is True
+    assert [save_settings(client) for client in clients] == [("yes", "3600 1")] * 2
+    assert not pending_restores(tmp_path / "state")
