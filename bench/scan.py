@@ -31,9 +31,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from support import CLI, ChildRun, bench_server, populate, run_child
+from support import CLI, UNTHROTTLED, ChildRun, bench_server, populate, run_child
 
-FULL = {"JANITOR_SCAN__MAX_SERVER_CPU": "1", "JANITOR_SCAN__MAX_BATCH_SERVER_TIME": "0"}
+FULL = {**UNTHROTTLED, "JANITOR_SCAN__MAX_BATCH_SERVER_TIME": "0", "JANITOR_SCAN__NICE": "0"}
 RUN = ["run", "--dry-run", "--format", "json", "--goal", "all"]
 RULE = ["--match", "*", "--min-size", "100KiB", "--action", "delete"]
 CLI_DEBIAN = "redis-cli --memkeys (Debian, TCP)"
@@ -41,7 +41,7 @@ MAX_DURATION = 600.0
 
 
 def modes(
-    url: str, port: int, socket: str, state: str, baseline: str | None
+    url: str, port: int, socket: str, state: str, baseline: str | None, tuned_cli: str | None
 ) -> dict[str, tuple[list[str], dict[str, str]]]:
     """Every command compared, with its environment overrides."""
     config = Path(state) / "janitor.toml"
@@ -67,9 +67,14 @@ def modes(
         ),
         "janitor run --dry-run, defaults (unix socket)": ([CLI, *RUN, "--url", unix, *RULE], env),
     }
+    if tuned_cli is not None:
+        tuned = [tuned_cli, "--memkeys", "--count", "1000"]
+        table["redis-cli 7.4 --memkeys --count 1000 (TCP)"] = ([*tuned, "-p", str(port)], {})
+        table["redis-cli 7.4 --memkeys --count 1000 (unix socket)"] = ([*tuned, "-s", socket], {})
     if baseline is not None:
         old = [sys.executable, "-m", "janitor", "report", "--url", url, "--format", "json"]
-        table["baseline report, full speed"] = (old, {**env, **FULL, "PYTHONPATH": baseline})
+        # An older janitor knows neither the batch bound nor nice (and rejects unknown settings).
+        table["baseline report, full speed"] = (old, {**env, **UNTHROTTLED, "PYTHONPATH": baseline})
     return table
 
 
@@ -80,12 +85,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds (modes alternate)")
     parser.add_argument("--baseline", help="directory holding an older janitor package")
     parser.add_argument(
+        "--tuned-cli",
+        help="a redis-cli with --count (7.4+, e.g. tests/support/servers.sh redis-7.4.1's"
+        " neighbour); its --memkeys --count 1000 joins the comparison",
+    )
+    parser.add_argument(
         "--only", action="append", help="run only the modes whose name contains this (repeat)"
     )
     args = parser.parse_args()
     with bench_server() as server, tempfile.TemporaryDirectory() as state:
         keys = populate(server, args.keys)
-        table = modes(server.url, server.port, str(server.socket_path), state, args.baseline)
+        table = modes(
+            server.url, server.port, str(server.socket_path), state, args.baseline, args.tuned_cli
+        )
         if args.only:
             wanted = (*args.only, CLI_DEBIAN, "janitor run --dry-run, defaults")
             table = {name: mode for name, mode in table.items() if any(w in name for w in wanted)}

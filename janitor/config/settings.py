@@ -164,6 +164,12 @@ class ScanSettings(Section):
         ge=0,
         description="Longest one scan request may hold Redis (other clients wait); 0: no bound.",
     )
+    nice: int = Field(
+        default=19,
+        ge=0,
+        le=19,
+        description="Steps the scanning thread lowers its CPU priority by (like nice -n); 0: none.",
+    )
 
 
 class ReportSettings(Section):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
-from janitor.adapters.redis.probes import _unusual_record
+from janitor.adapters.redis.probes import _unusual_record, memory_usage_template
 from janitor.adapters.redis.resp import encode_arg
 from janitor.domain.aggregates import KeyspaceAggregates
 from janitor.domain.keys import KeyRecord, fast_key_record_constructor
@@ -52,11 +52,7 @@ class ProbeSet:
         self._select = plan.select
         self._fold_into = plan.fold_into
         subcommand = "FREQ" if self.is_freq else "IDLETIME"
-        self._size = (
-            (b"*5\r\n" + encode_arg("MEMORY") + encode_arg("USAGE")).replace(b"%", b"%%")
-            + b"%b"
-            + (encode_arg("SAMPLES") + encode_arg(samples)).replace(b"%", b"%%")
-        )
+        self._size = memory_usage_template(samples)
         meta = [b"*3\r\n" + encode_arg("OBJECT") + encode_arg(subcommand)]
         if plan.with_ttl:
             meta.append(b"*2\r\n" + encode_arg("PTTL"))

@@ -21,10 +21,27 @@ from janitor.domain.server import IdleMetric
 
 PROBES_PER_KEY = 4
 _TRACKING_ERRORS = ("idle time not tracked", "access frequency not tracked")
+DEFAULT_MEMORY_SAMPLES = 5
+"""MEMORY USAGE's own SAMPLES default (OBJ_COMPUTE_SIZE_DEF_SAMPLES, Redis ≥ 4.0 and Valkey)."""
 _TYPE_NAMES = {name.encode(): name for name in ("string", "list", "set", "zset", "hash", "stream")}
 
 
 _new_record = fast_key_record_constructor()
+
+
+def memory_usage_template(samples: int) -> bytes:
+    """``MEMORY USAGE %b [SAMPLES n]`` as a %-template for one key argument.
+
+    SAMPLES is left out when it is Redis's own default (5, since MEMORY USAGE exists): two
+    arguments fewer per key for the client to pack and the server to parse.
+    """
+    if samples == DEFAULT_MEMORY_SAMPLES:
+        return (b"*3\r\n" + encode_arg("MEMORY") + encode_arg("USAGE")).replace(b"%", b"%%") + b"%b"
+    return (
+        (b"*5\r\n" + encode_arg("MEMORY") + encode_arg("USAGE")).replace(b"%", b"%%")
+        + b"%b"
+        + (encode_arg("SAMPLES") + encode_arg(samples)).replace(b"%", b"%%")
+    )
 
 
 class ProbePacker:
@@ -33,13 +50,12 @@ class ProbePacker:
     def __init__(self, idle_metric: IdleMetric, samples: int) -> None:
         subcommand = "FREQ" if idle_metric is IdleMetric.FREQ else "IDLETIME"
         parts = (
-            (b"*5\r\n" + encode_arg("MEMORY") + encode_arg("USAGE"), b"%b"),
-            (encode_arg("SAMPLES") + encode_arg(samples), b""),
             (b"*3\r\n" + encode_arg("OBJECT") + encode_arg(subcommand), b"%b"),
             (b"*2\r\n" + encode_arg("PTTL"), b"%b"),
             (b"*2\r\n" + encode_arg("TYPE"), b"%b"),
         )
-        self._template = b"".join(fixed.replace(b"%", b"%%") + slot for fixed, slot in parts)
+        meta = b"".join(fixed.replace(b"%", b"%%") + slot for fixed, slot in parts)
+        self._template = memory_usage_template(samples) + meta
 
     def pack(self, keys: Sequence[bytes]) -> bytes:
         """Return the probes of ``keys``, ``PROBES_PER_KEY`` commands per key, in key order."""
