@@ -5,13 +5,15 @@ Starts its own redis-server on a free port (never touches another Redis), fills 
 round, alternating, ``--rounds`` times:
 
 - ``redis-cli --memkeys`` as Debian ships it (7.0: SCAN COUNT 10, TYPE + MEMORY USAGE; it has
-  no ``--count``) over TCP, and over a unix socket (its fastest configuration here);
-- ``redis-janitor report`` at full speed (``max_server_cpu = 1``, no batch bound) and at the
-  defaults; ``report --sample 0.05`` at the defaults;
+  no ``--count``) over TCP and over a unix socket;
+- with ``--tuned-cli PATH`` (a redis-cli ≥ 7.4, e.g. the one ``tests/support/servers.sh``
+  builds), ``--memkeys --count 1000`` over TCP and a unix socket: the fastest redis-cli
+  configuration found;
+- ``redis-janitor report`` at full speed (``max_server_cpu = 1``, no batch bound, not niced)
+  and at the defaults; ``report --sample 0.05`` at the defaults;
 - ``redis-janitor run --dry-run`` with one size rule (``--min-size 100KiB``) at the defaults
-  (size first, the rest only for big keys);
-- the janitor's full-speed report and both runs over the unix socket too (like for like with
-  redis-cli's fastest configuration);
+  and at full speed (size first, the rest only for big keys);
+- the janitor's full-speed report and both runs over the unix socket too;
 - with ``--baseline DIR`` (a checkout of an older janitor), its full-speed report too.
 
 Prints per mode the median wall time (end to end, start-up included), keys/s, the ratio to
@@ -20,7 +22,8 @@ the client's CPU per key (the child's rusage) and the server's main-thread CPU p
 janitor's peak RSS, and how many scheduled runs (``scan.max_duration`` each) cover 10M and
 100M keys at the measured default-run rate.
 
-    .venv/bin/python bench/scan.py --keys 1000000 --rounds 3
+    .venv/bin/python bench/scan.py --keys 1000000 --rounds 3 \
+        --tuned-cli "$(dirname "$(tests/support/servers.sh redis-7.4.1)")/redis-cli"
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def modes(
         "janitor report, defaults": (report, env),
         "janitor report --sample 0.05, defaults": ([*report, "--sample", "0.05"], env),
         "janitor run --dry-run, defaults": (run, env),
+        "janitor run --dry-run, full speed": (run, {**env, **FULL}),
         "janitor report, full speed (unix socket)": (
             [CLI, "report", "--url", unix, "--format", "json"],
             {**env, **FULL},
