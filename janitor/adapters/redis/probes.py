@@ -9,7 +9,7 @@ vanished between SCAN and the probes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import hiredis
@@ -91,14 +91,36 @@ def decode_probes(
     db: int, keys: Sequence[bytes], replies: Sequence[Any], idle_metric: IdleMetric
 ) -> list[KeyRecord]:
     """Return the records of ``keys`` from their probe replies, vanished keys left out."""
-    is_freq = idle_metric is IdleMetric.FREQ
+    if len(replies) != PROBES_PER_KEY * len(keys):
+        raise ValueError(f"zip: {len(replies)} replies for {len(keys)} keys")
+    step = PROBES_PER_KEY
+    return decode_records(
+        db,
+        keys,
+        (replies[0::step], replies[1::step], replies[2::step], replies[3::step]),
+        idle_metric is IdleMetric.FREQ,
+    )
+
+
+def decode_records(
+    db: int,
+    keys: Sequence[bytes],
+    replies_by_probe: tuple[Iterable[Any], Iterable[Any], Iterable[Any], Iterable[Any]],
+    is_freq: bool,
+) -> list[KeyRecord]:
+    """The scan's hot loop: records from the (size, staleness, PTTL, TYPE) replies of ``keys``.
+
+    ``replies_by_probe`` holds one sequence per probe, in key order (the PTTL one may be an
+    endless ``repeat(-1)`` where no PTTL was asked). Vanished keys are left out; errors other
+    than "not tracked" are raised (see ``_unusual_record``).
+    """
     names = _TYPE_NAMES
     new_record = _new_record
     records: list[KeyRecord] = []
     append = records.append
-    stream = iter(replies)
-    for key, size, staleness, pttl, key_type in zip(
-        keys, stream, stream, stream, stream, strict=True
+    sizes, stalenesses, pttls, types = replies_by_probe
+    for key, size, staleness, pttl, key_type in zip(  # noqa: B905 (pttls may be endless)
+        keys, sizes, stalenesses, pttls, types
     ):
         type_name = names.get(key_type)  # None for b"none", module types, errors, nil
         if (
