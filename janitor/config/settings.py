@@ -82,7 +82,7 @@ class RedisSettings(Section):
     nodes: Literal["local", "this", "all"] = Field(
         default="local",
         description="Redis Cluster: which nodes to scan: local (redis-server on this host), "
-        "this (the node of the URL) or all.",
+        "this (the node of the URL) or all; Sentinel: all adds the replicas to report/headroom.",
     )
     discover: bool = Field(
         default=False,
