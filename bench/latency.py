@@ -1,17 +1,21 @@
-"""Benchmark: what each scanner does to other clients' latency, and how fast it scans.
+"""Benchmark: what each scanner does to other clients' latency, and how fast it scans under load.
 
 Starts its own redis-server on a free loopback port, fills it (``DEBUG POPULATE`` small strings
 plus big strings and hashes), then, ``--rounds`` times and alternating the modes within every
-round, runs a bounded ``redis-benchmark -t get`` load against that server while a scanner runs
-over and over in a child process: nothing, ``redis-janitor report`` and ``run --dry-run`` (a
-size rule) at their defaults, Debian's ``redis-cli --memkeys``, and the janitor at full speed
-(``max_server_cpu = 1``, ``max_batch_server_time = 0``). A scan still running when the load ends
-is finished (so every mode has a complete scan timed under the same load) but only the load's
-window counts for latency. Prints per mode the load's p50/p99 (median over the rounds) and its
-ratio to no scan, the load's req/s, and the scan's wall time and keys/s, with ratios to
-redis-cli's in the same round.
+round, runs one scan per mode from start to end while a bounded ``redis-benchmark -t get`` load
+is started again and again until the scan ends: nothing (the load alone, ``--quiet-windows``
+times), ``redis-janitor report`` and ``run --dry-run`` (a size rule) at their defaults, Debian's
+``redis-cli --memkeys``, the janitor at full speed (``max_server_cpu = 1``,
+``max_batch_server_time = 0``, ``nice = 0``) and any ``--variant``. Prints per mode the load's
+p50/p99 (median over the load runs of a round, then over the rounds) and its ratio to no scan,
+the load's req/s, and the scan's wall time under load and keys/s, with ratios to redis-cli's in
+the same round.
 
-    .venv/bin/python bench/latency.py --keys 1000000 --requests 150000 --rounds 3
+On a machine shared with other work, run it at a raised priority so the others don't decide
+the figures (every process it starts inherits the priority; the janitor's own ``scan.nice`` is
+relative to it):
+
+    nice -n -10 .venv/bin/python bench/latency.py --keys 1000000 --requests 100000 --rounds 3
 """
 
 from __future__ import annotations
@@ -28,7 +32,11 @@ from dataclasses import dataclass, field
 from support import CLI, bench_server, populate
 from throttle import latency, load_command
 
-FULL_SPEED = {"JANITOR_SCAN__MAX_SERVER_CPU": "1", "JANITOR_SCAN__MAX_BATCH_SERVER_TIME": "0"}
+FULL_SPEED = {
+    "JANITOR_SCAN__MAX_SERVER_CPU": "1",
+    "JANITOR_SCAN__MAX_BATCH_SERVER_TIME": "0",
+    "JANITOR_SCAN__NICE": "0",
+}
 RUN_RULE = [
     "--match",
     "*",
@@ -62,13 +70,18 @@ class Sample:
 
 
 def variant(spec: str, report: list[str], env: dict[str, str]) -> Mode:
-    """``budget:bound`` (e.g. ``0.3:100us``): a report with those two settings."""
-    budget, bound = spec.split(":")
+    """``budget:bound[:nice]`` (e.g. ``0.3:100us`` or ``0.2:50us:10``): a report with those
+    settings (``scan.nice`` at its default unless a third field is given)."""
+    budget, bound, *niceness = spec.split(":")
     overrides = {
         "JANITOR_SCAN__MAX_SERVER_CPU": budget,
         "JANITOR_SCAN__MAX_BATCH_SERVER_TIME": bound,
     }
-    return Mode(f"janitor report {budget} / {bound}", report, {**env, **overrides})
+    name = f"janitor report {budget} / {bound}"
+    if niceness:
+        overrides["JANITOR_SCAN__NICE"] = niceness[0]
+        name += f" / nice {niceness[0]}"
+    return Mode(name, report, {**env, **overrides})
 
 
 def modes(url: str, port: int, state: str, variants: list[str]) -> list[Mode]:
@@ -89,59 +102,93 @@ def modes(url: str, port: int, state: str, variants: list[str]) -> list[Mode]:
     ]
 
 
-def scan_loop(mode: Mode, load_done: threading.Event, durations: list[float]) -> None:
-    """Run the scanner again and again until the load is done (finishing the last scan)."""
-    assert mode.command is not None
-    env = {**os.environ, **mode.env}
-    while not load_done.is_set() or not durations:
-        started = time.perf_counter()
-        done = subprocess.run(mode.command, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            durations.append(float("nan"))
-            print(f"{mode.name} exited {done.returncode}: {done.stderr[-1000:]}", flush=True)
-            return
-        durations.append(time.perf_counter() - started)
+def measure(mode: Mode, load: list[str], quiet_windows: int) -> Sample:
+    """Run one scan of ``mode`` under the load, from start to end; without a scanner, the load
+    alone ``quiet_windows`` times.
+
+    The load is a bounded ``redis-benchmark`` run started again and again until the scan ends
+    (the first one after a second, past the scanner's start-up), so the whole scan is timed
+    under load and the latency covers the whole scan. A window that ends after the scan still
+    counts (mostly scan time). Latency is the median over the windows of their p50 and p99.
+    """
+    windows: list[tuple[float, float, float]] = []
+    if mode.command is None:
+        for _ in range(quiet_windows):
+            windows.append(latency(_run_load(load)))
+        return _sample(windows, None)
+    started = time.perf_counter()
+    scanner = subprocess.Popen(
+        mode.command,
+        env={**os.environ, **mode.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    finished: list[float] = []
+    waiter = threading.Thread(target=lambda: finished.append(_wait(scanner, started)))
+    waiter.start()
+    time.sleep(1.0)  # past the scanner's start-up: the load sees the scan itself
+    while not finished or not windows:
+        windows.append(latency(_run_load(load)))
+    waiter.join()
+    if scanner.returncode != 0:
+        errors = scanner.stderr.read().decode(errors="replace") if scanner.stderr else ""
+        raise RuntimeError(f"{mode.name} exited {scanner.returncode}: {errors[-1000:]}")
+    return _sample(windows, finished[0])
 
 
-def measure(mode: Mode, load: list[str]) -> Sample:
-    """Run the load once with ``mode`` scanning alongside."""
-    load_done = threading.Event()
-    durations: list[float] = []
-    scanner = None
-    if mode.command is not None:
-        scanner = threading.Thread(target=scan_loop, args=(mode, load_done, durations))
-        scanner.start()
-        time.sleep(1.0)  # past the scanner's start-up: the load sees the scan itself
-    output = subprocess.run(load, capture_output=True, text=True, check=True).stdout
-    load_done.set()
-    if scanner is not None:
-        scanner.join()
-    p50, p99, rps = latency(output)
-    return Sample(p50, p99, rps, min(durations) if durations else None)
+def _run_load(load: list[str]) -> str:
+    return subprocess.run(load, capture_output=True, text=True, check=True).stdout
+
+
+def _wait(process: subprocess.Popen[bytes], started: float) -> float:
+    if process.stderr is not None:
+        process.stderr.read()  # never let a full pipe stall the scanner
+    process.wait()
+    return time.perf_counter() - started
+
+
+def _sample(windows: list[tuple[float, float, float]], scan_seconds: float | None) -> Sample:
+    return Sample(
+        statistics.median(w[0] for w in windows),
+        statistics.median(w[1] for w in windows),
+        statistics.median(w[2] for w in windows),
+        scan_seconds,
+    )
 
 
 def main() -> None:
     """Parse arguments, run the rounds, print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keys", type=int, default=1_000_000, help="small keys to generate")
-    parser.add_argument("--requests", type=int, default=150_000, help="GETs per load run")
+    parser.add_argument("--requests", type=int, default=100_000, help="GETs per load run")
     parser.add_argument("--clients", type=int, default=4, help="redis-benchmark connections")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (modes alternate)")
+    parser.add_argument(
+        "--quiet-windows", type=int, default=5, help="load runs per round with no scan"
+    )
     parser.add_argument(
         "--variant",
         action="append",
         default=[],
-        help="extra report mode max_server_cpu:max_batch_server_time, e.g. 0.3:250us",
+        help="extra report mode max_server_cpu:max_batch_server_time[:nice], e.g. 0.3:50us:0",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="run only the modes whose name contains this (repeat); no scan and redis-cli stay",
     )
     args = parser.parse_args()
     with bench_server() as server, tempfile.TemporaryDirectory() as state:
         keys = populate(server, args.keys)
         load = load_command(server, args.requests, args.clients)
         scanners = modes(server.url, server.port, state, args.variant)
+        if args.only:
+            wanted = (*args.only, "no scan", "redis-cli")
+            scanners = [mode for mode in scanners if any(w in mode.name for w in wanted)]
         samples: dict[str, list[Sample]] = {mode.name: [] for mode in scanners}
         for round_number in range(1, args.rounds + 1):
             for mode in scanners:
-                sample = measure(mode, load)
+                sample = measure(mode, load, args.quiet_windows)
                 samples[mode.name].append(sample)
                 scan = f"{sample.scan_seconds:.2f}s" if sample.scan_seconds else "-"
                 print(

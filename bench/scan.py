@@ -5,13 +5,15 @@ Starts its own redis-server on a free port (never touches another Redis), fills 
 round, alternating, ``--rounds`` times:
 
 - ``redis-cli --memkeys`` as Debian ships it (7.0: SCAN COUNT 10, TYPE + MEMORY USAGE; it has
-  no ``--count``) over TCP, and over a unix socket (its fastest configuration here);
-- ``redis-janitor report`` at full speed (``max_server_cpu = 1``, no batch bound) and at the
-  defaults; ``report --sample 0.05`` at the defaults;
+  no ``--count``) over TCP and over a unix socket;
+- with ``--tuned-cli PATH`` (a redis-cli ≥ 7.4, e.g. the one ``tests/support/servers.sh``
+  builds), ``--memkeys --count 1000`` over TCP and a unix socket: the fastest redis-cli
+  configuration found;
+- ``redis-janitor report`` at full speed (``max_server_cpu = 1``, no batch bound, not niced)
+  and at the defaults; ``report --sample 0.05`` at the defaults;
 - ``redis-janitor run --dry-run`` with one size rule (``--min-size 100KiB``) at the defaults
-  (size first, the rest only for big keys);
-- the janitor's full-speed report and both runs over the unix socket too (like for like with
-  redis-cli's fastest configuration);
+  and at full speed (size first, the rest only for big keys);
+- the janitor's full-speed report and both runs over the unix socket too;
 - with ``--baseline DIR`` (a checkout of an older janitor), its full-speed report too.
 
 Prints per mode the median wall time (end to end, start-up included), keys/s, the ratio to
@@ -20,7 +22,8 @@ the client's CPU per key (the child's rusage) and the server's main-thread CPU p
 janitor's peak RSS, and how many scheduled runs (``scan.max_duration`` each) cover 10M and
 100M keys at the measured default-run rate.
 
-    .venv/bin/python bench/scan.py --keys 1000000 --rounds 3
+    .venv/bin/python bench/scan.py --keys 1000000 --rounds 3 \
+        --tuned-cli "$(dirname "$(tests/support/servers.sh redis-7.4.1)")/redis-cli"
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from support import CLI, ChildRun, bench_server, populate, run_child
+from support import CLI, UNTHROTTLED, ChildRun, bench_server, populate, run_child
 
-FULL = {"JANITOR_SCAN__MAX_SERVER_CPU": "1", "JANITOR_SCAN__MAX_BATCH_SERVER_TIME": "0"}
+FULL = {**UNTHROTTLED, "JANITOR_SCAN__MAX_BATCH_SERVER_TIME": "0", "JANITOR_SCAN__NICE": "0"}
 RUN = ["run", "--dry-run", "--format", "json", "--goal", "all"]
 RULE = ["--match", "*", "--min-size", "100KiB", "--action", "delete"]
 CLI_DEBIAN = "redis-cli --memkeys (Debian, TCP)"
@@ -41,7 +44,7 @@ MAX_DURATION = 600.0
 
 
 def modes(
-    url: str, port: int, socket: str, state: str, baseline: str | None
+    url: str, port: int, socket: str, state: str, baseline: str | None, tuned_cli: str | None
 ) -> dict[str, tuple[list[str], dict[str, str]]]:
     """Every command compared, with its environment overrides."""
     config = Path(state) / "janitor.toml"
@@ -57,6 +60,7 @@ def modes(
         "janitor report, defaults": (report, env),
         "janitor report --sample 0.05, defaults": ([*report, "--sample", "0.05"], env),
         "janitor run --dry-run, defaults": (run, env),
+        "janitor run --dry-run, full speed": (run, {**env, **FULL}),
         "janitor report, full speed (unix socket)": (
             [CLI, "report", "--url", unix, "--format", "json"],
             {**env, **FULL},
@@ -67,9 +71,14 @@ def modes(
         ),
         "janitor run --dry-run, defaults (unix socket)": ([CLI, *RUN, "--url", unix, *RULE], env),
     }
+    if tuned_cli is not None:
+        tuned = [tuned_cli, "--memkeys", "--count", "1000"]
+        table["redis-cli 7.4 --memkeys --count 1000 (TCP)"] = ([*tuned, "-p", str(port)], {})
+        table["redis-cli 7.4 --memkeys --count 1000 (unix socket)"] = ([*tuned, "-s", socket], {})
     if baseline is not None:
         old = [sys.executable, "-m", "janitor", "report", "--url", url, "--format", "json"]
-        table["baseline report, full speed"] = (old, {**env, **FULL, "PYTHONPATH": baseline})
+        # An older janitor knows neither the batch bound nor nice (and rejects unknown settings).
+        table["baseline report, full speed"] = (old, {**env, **UNTHROTTLED, "PYTHONPATH": baseline})
     return table
 
 
@@ -80,12 +89,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds (modes alternate)")
     parser.add_argument("--baseline", help="directory holding an older janitor package")
     parser.add_argument(
+        "--tuned-cli",
+        help="a redis-cli with --count (7.4+, e.g. tests/support/servers.sh redis-7.4.1's"
+        " neighbour); its --memkeys --count 1000 joins the comparison",
+    )
+    parser.add_argument(
         "--only", action="append", help="run only the modes whose name contains this (repeat)"
     )
     args = parser.parse_args()
     with bench_server() as server, tempfile.TemporaryDirectory() as state:
         keys = populate(server, args.keys)
-        table = modes(server.url, server.port, str(server.socket_path), state, args.baseline)
+        table = modes(
+            server.url, server.port, str(server.socket_path), state, args.baseline, args.tuned_cli
+        )
         if args.only:
             wanted = (*args.only, CLI_DEBIAN, "janitor run --dry-run, defaults")
             table = {name: mode for name, mode in table.items() if any(w in name for w in wanted)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,8 @@ BIG_KEYS_PER_KIND = 200
 def bench_server() -> Iterator[RedisServer]:
     """A throwaway redis-server with DEBUG enabled (for DEBUG POPULATE), on a loopback port
     and on the unix socket ``socket_path`` too."""
+    # A benchmark stopped with SIGTERM still stops its server (the ``finally`` below runs).
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="janitor-bench-") as workdir:
         config = {
             "enable-debug-command": "yes",

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import redis
 
+from janitor.adapters.host.priority import lowered_priority
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
 from janitor.adapters.redis.info import read_server_info
 from janitor.adapters.redis.scanner import (
@@ -215,7 +216,7 @@ def scan_instance(
             scanner.stop_requested = lambda: time.monotonic() >= deadline
         add = aggregates.add_sampled if sampling else aggregates.add_all
         log.info("scan.started", dbs=dbs, keys_expected=total, idle_metric=server.idle_metric)
-        with cyclic_gc_paused():
+        with cyclic_gc_paused(), lowered_priority(settings.scan.nice):
             for batch in scanner.scan(dbs):
                 add(batch)
                 if on_record is not None:

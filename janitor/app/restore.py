@@ -7,6 +7,8 @@ is harmless. A key archived several times comes back as its newest copy only. Th
 the key had when judged is restored with it (IDLETIME on LRU targets, FREQ on LFU targets),
 so a restored key does not look freshly used. A URL that names a DB (``redis://h/3``) puts every
 restored key into that DB; it is refused (exit 64) when the keys come from more than one DB.
+Through a Redis Cluster node's URL every key goes to the node that owns its slot (MOVED
+replies are followed).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import redis
 
 from janitor.adapters.files.archive import ArchiveReader, ArchiveRecord, archive_files
+from janitor.adapters.redis.cluster import node_url
 from janitor.adapters.redis.connection import (
     RedisTarget,
     is_permission_error,
@@ -175,6 +178,35 @@ class _Into:
     metric: IdleMetric
 
 
+class _SlotOwners:
+    """Follows MOVED replies to the node that owns a key's slot (a cluster restore).
+
+    Restoring through one node's URL sends every key there first; a key of another node's
+    slot comes back ``MOVED slot host:port`` and goes to that node, reached with the URL's
+    scheme, credentials and TLS settings. One target per address, closed at the end.
+    """
+
+    MAX_HOPS = 3
+
+    def __init__(self, target: RedisTarget) -> None:
+        self._target = target
+        self._nodes: dict[tuple[str, int], RedisTarget] = {}
+
+    def client(self, moved: redis.exceptions.MovedError, db: int) -> redis.Redis:
+        """A client for the node ``moved`` names."""
+        address = (moved.host, moved.port)
+        node = self._nodes.get(address)
+        if node is None:
+            url = node_url(self._target.url, moved.host, moved.port)
+            node = self._nodes[address] = RedisTarget(url, self._target.settings)
+        return node.client(db)
+
+    def close(self) -> None:
+        """Close the connections to the nodes followed."""
+        for node in self._nodes.values():
+            node.close()
+
+
 def _restore_records(
     target: RedisTarget,
     records: Iterable[ArchiveRecord],
@@ -182,26 +214,50 @@ def _restore_records(
     into: _Into,
     clock: Callable[[], float],
 ) -> None:
-    for archived in records:
-        record = archived if into.db is None else replace_fields(archived, db=into.db)
-        if record.expire_at_ms is not None and record.expire_at_ms <= clock() * 1000:
-            summary.note(record, "skipped", "expired since it was archived")
-            continue
-        client = target.client(record.db)
-        try:
-            if not into.replace and client.exists(record.key):
-                summary.note(record, "skipped", "key exists (use --replace)")
-            elif into.dry_run:
-                summary.note(record, "restored", "dry run: would restore")
+    owners = _SlotOwners(target)
+    try:
+        for archived in records:
+            record = archived if into.db is None else replace_fields(archived, db=into.db)
+            if record.expire_at_ms is not None and record.expire_at_ms <= clock() * 1000:
+                summary.note(record, "skipped", "expired since it was archived")
+                continue
+            client = target.client(record.db)
+            for _hop in range(_SlotOwners.MAX_HOPS):
+                try:
+                    _restore_one(client, record, summary, into, target.display)
+                    break
+                except redis.exceptions.MovedError as moved:
+                    client = owners.client(moved, record.db)
             else:
-                restore_record(client, record, into.metric, into.replace, dry_run=into.dry_run)
-                summary.note(record, "restored")
-        except (redis.ConnectionError, redis.TimeoutError) as error:
-            raise translate_redis_error(error, target.display) from None
-        except redis.ResponseError as error:
-            if is_permission_error(error):  # the user lacks a rule: every key would fail alike
-                raise translate_redis_error(error, target.display) from None
-            if str(error).startswith("BUSYKEY"):
-                summary.note(record, "skipped", "key exists (use --replace)")
-            else:
-                summary.note(record, "failed", str(error))
+                summary.note(record, "failed", "the cluster kept redirecting it (MOVED)")
+    finally:
+        owners.close()
+
+
+def _restore_one(
+    client: redis.Redis,
+    record: ArchiveRecord,
+    summary: RestoreSummary,
+    into: _Into,
+    display: str,
+) -> None:
+    """Restore one record on ``client`` (MovedError is left to the caller to follow)."""
+    try:
+        if not into.replace and client.exists(record.key):
+            summary.note(record, "skipped", "key exists (use --replace)")
+        elif into.dry_run:
+            summary.note(record, "restored", "dry run: would restore")
+        else:
+            restore_record(client, record, into.metric, into.replace, dry_run=into.dry_run)
+            summary.note(record, "restored")
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        raise translate_redis_error(error, display) from None
+    except redis.exceptions.MovedError:
+        raise
+    except redis.ResponseError as error:
+        if is_permission_error(error):  # the user lacks a rule: every key would fail alike
+            raise translate_redis_error(error, display) from None
+        if str(error).startswith("BUSYKEY"):
+            summary.note(record, "skipped", "key exists (use --replace)")
+        else:
+            summary.note(record, "failed", str(error))

@@ -3,7 +3,8 @@
 ``expand_targets(settings)`` is what every command calls instead of one target per URL:
 
 * a ``redis+sentinel://`` URL becomes the service's current primary (asked every call, so
-  ``serve`` follows a failover between cycles);
+  ``serve`` follows a failover between cycles), plus its replicas with ``redis.nodes = all``
+  when not acting;
 * a Redis Cluster node's URL becomes the selected nodes of its cluster (``redis.nodes``:
   ``local`` — those whose redis-server runs on this host, proven from /proc; ``this``; ``all``);
 * with ``redis.discover`` every local redis-server/valkey-server is added.
@@ -85,7 +86,7 @@ def _address_key(url: str) -> str:
 
 def _expand_one(url: str, settings: Settings, acting: bool) -> list[RedisTarget]:
     if is_sentinel_url(url):
-        return [_sentinel_primary(url, settings)]
+        return _sentinel_targets(url, settings, acting)
     seed = RedisTarget(url=url, settings=settings)
     try:
         view = read_node_view(seed)
@@ -100,7 +101,9 @@ def _expand_one(url: str, settings: Settings, acting: bool) -> list[RedisTarget]
     return [_standalone_replica(seed, view, settings, acting)]
 
 
-def _sentinel_primary(url: str, settings: Settings) -> RedisTarget:
+def _sentinel_targets(url: str, settings: Settings, acting: bool) -> list[RedisTarget]:
+    """The service's current primary; with ``redis.nodes = all`` (and not acting) also the
+    healthy replicas the sentinel knows, each scanned as itself."""
     parsed = parse_sentinel_url(url)
     register_secret(parsed.password)
     answer = ask_sentinels(
@@ -108,9 +111,15 @@ def _sentinel_primary(url: str, settings: Settings) -> RedisTarget:
     )
     host, port = answer.primary
     log.info("topology.sentinel_primary", primary=f"{host}:{port}", sentinel=answer.sentinel)
-    return RedisTarget(
-        url=parsed.data_url(host, port), settings=settings, role="primary", given=url
-    )
+    targets = [
+        RedisTarget(url=parsed.data_url(host, port), settings=settings, role="primary", given=url)
+    ]
+    if settings.redis.nodes == "all" and not acting:
+        targets += [
+            RedisTarget(url=parsed.data_url(*replica), settings=settings, role="replica", given=url)
+            for replica in answer.replicas
+        ]
+    return targets
 
 
 def _standalone_replica(

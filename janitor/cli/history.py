@@ -14,6 +14,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from janitor.app.forecast_view import forecast_entry
 from janitor.app.history_recording import configured_margin, forecasts, load_history
@@ -103,7 +104,7 @@ def render_history(document: Mapping[str, Any], console: Console) -> None:
     for entry in samples[-TEXT_ROWS:]:
         table.add_row(
             time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry["ts"])),
-            entry["instance"],
+            Text(entry["instance"]),  # a unix socket path may hold markup characters
             entry["source"],
             *(_size(entry.get(name)) for name in ("used_memory", "fork_charge")),
             *(_size(entry.get(name)) for name in ("commit_headroom", "cow_headroom")),

@@ -129,9 +129,12 @@ def restore(
     app = prepare(config_path, urls, fmt, log_level)
     ask = require_consent(dry_run, yes, "restore")
     targets = expand_targets(app.settings, acting=True)
-    if len(targets) != 1:
+    one_cluster = len(app.settings.redis.urls) == 1 and all(t.cluster for t in targets)
+    if len(targets) != 1 and not one_cluster:
         raise UsageError("restore needs exactly one --url (or one configured URL)")
-    target = targets[0]
+    target = targets[0]  # in a cluster, any primary: each key is sent on to its slot's owner
+    for other in targets[1:]:
+        other.close()
     if ask:
         click.confirm(f"restore {archive} into {target.display}?", abort=True, err=True)
     try:

@@ -82,7 +82,7 @@ class RedisSettings(Section):
     nodes: Literal["local", "this", "all"] = Field(
         default="local",
         description="Redis Cluster: which nodes to scan: local (redis-server on this host), "
-        "this (the node of the URL) or all.",
+        "this (the node of the URL) or all; Sentinel: all adds the replicas to report/headroom.",
     )
     discover: bool = Field(
         default=False,
@@ -166,6 +166,12 @@ class ScanSettings(Section):
         default=100e-6,
         ge=0,
         description="Longest one scan request may hold Redis (other clients wait); 0: no bound.",
+    )
+    nice: int = Field(
+        default=19,
+        ge=0,
+        le=19,
+        description="Steps the scanning thread lowers its CPU priority by (like nice -n); 0: none.",
     )
 
 

@@ -146,3 +146,32 @@ def test_archive_from_a_replica_url_archives_each_key_once(
     assert cluster.keys() == set(FRESH)
     assert len(list(archive_dir.glob("*.rja"))) == 3  # one archive per primary
     assert refused_on_replicas(cluster) == {}
+
+
+def test_restore_through_any_node_puts_each_key_back_on_its_owner(
+    cluster: Cluster, run_cli: Run, tmp_path: Path
+) -> None:
+    """Archives of a cluster run restore through one node's URL: each key on its slot's owner."""
+    populate(cluster)
+    archive_dir = tmp_path / "archive"
+    env = {"JANITOR_SERVICE__STATE_DIR": str(tmp_path / "state")}
+    archived = run_cli(
+        "run", "--url", cluster.nodes[0].url, "--match", "cache:*", "--min-idle", "30d",
+        "--action", "archive", "--archive-dir", str(archive_dir), "--yes", "--format", "json",
+        env=env,
+    )  # fmt: skip
+    assert archived.exit_code == 0, archived.stderr
+    assert cluster.keys() == set(FRESH)
+    for node in (cluster.replicas[1], cluster.nodes[0]):  # a replica's URL restores too
+        result = run_cli(
+            "restore", "--url", node.url, str(archive_dir), "--yes", "--format", "json", env=env
+        )
+        no_crash(result)
+        assert result.exit_code == 0, result.stderr
+        document = result.json()
+        if node is cluster.replicas[1]:
+            assert document["restored"] == len(STALE) and document["failed"] == 0
+        else:  # the second time every key is there already
+            assert document["restored"] == 0 and document["skipped"] == len(STALE)
+    assert cluster.keys() == set(STALE) | set(FRESH)
+    assert refused_on_replicas(cluster) == {}

@@ -59,7 +59,7 @@ def test_config_check_masks_a_sentinel_url(run_cli: Run) -> None:
 def test_report_and_run_use_the_current_primary(
     watched: tuple[RedisServer, RedisServer, Sentinel], run_cli: Run, tmp_path: Path
 ) -> None:
-    primary, _replica, sentinel = watched
+    primary, replica, sentinel = watched
     plant(primary.client(), "cache:old", size=10_000, idle_seconds=40 * DAY)
     url = f"redis+sentinel://127.0.0.1:{sentinel.port}/mymaster"
     report = run_cli("report", "--url", url, "--format", "json")
@@ -71,6 +71,10 @@ def test_report_and_run_use_the_current_primary(
     run = run_cli("run", "--url", url, "--match", "cache:*", "--action", "delete", "--yes", env=env)
     assert run.exit_code == 0, run.stderr
     assert primary.client().exists("cache:old") == 0
+    everything = run_cli("report", "--url", url, "--nodes", "all", "--format", "json")
+    assert everything.exit_code == 0, everything.stderr
+    scanned = {(i["url"], i["node"]["role"]) for i in everything.json()["instances"]}
+    assert scanned == {(primary.url, "primary"), (replica.url, "replica")}
     unknown = run_cli("report", "--url", f"redis+sentinel://127.0.0.1:{sentinel.port}/nope")
     assert unknown.exit_code == 69
     assert "does not know the service 'nope'" in unknown.stderr

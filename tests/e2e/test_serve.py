@@ -228,9 +228,10 @@ def test_serve_waits_for_redis_then_retries_when_it_goes_away(
 def test_concurrent_runs_on_one_instance_one_exits_75(
     redis_server: RedisServer, start_serve: Any, run_cli: Any, tmp_path: Path
 ) -> None:
-    # >= 10 s of throttled scanning on every server, unless stopped (Valkey 8 SCAN COUNT 1 returns a
-    # whole bucket of keys per call, Redis about one key)
-    plant_keys(redis_server, 1000)
+    # >= 60 s of throttled scanning on every server, unless stopped (Valkey 8 SCAN COUNT 1 returns a
+    # whole bucket of keys per call, Redis about one key): three CLI start-ups on a loaded machine
+    # must all fall inside it; SIGTERM ends it at the end of the test
+    plant_keys(redis_server, 5000)
     state_dir = {"JANITOR_SERVICE__STATE_DIR": str(tmp_path / "state")}
     first = start_serve("--url", redis_server.url, "--once", env={**state_dir, **slow_scan_env()})
     wait_for(lambda: first.events("scan.started"), what="the first run to hold the lock")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 from janitor.adapters.redis.connection import RedisTarget
@@ -165,3 +167,23 @@ def test_folded_report_equals_the_record_by_record_aggregates(
     assert [(r.key, r.type, r.size_bytes, r.ttl_ms is None) for r in folded.top_keys()] == [
         (r.key, r.type, r.size_bytes, r.ttl_ms is None) for r in reference.top_keys()
     ]
+
+
+def test_the_scan_runs_niced_and_gives_the_priority_back(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """scan.nice lowers the scanning thread's priority for the scan only (see README)."""
+    fill(redis_server, 30, 0)
+    thread = threading.get_native_id()
+    before = os.getpriority(os.PRIO_PROCESS, thread)
+    during: list[int] = []
+    server_target, settings = target(redis_server, tmp_path)
+    scan_instance(
+        server_target,
+        settings,
+        on_record=lambda _record: during.append(os.getpriority(os.PRIO_PROCESS, thread)),
+    )
+    assert settings.scan.nice > 0
+    assert during and set(during) == {min(19, before + settings.scan.nice)}
+    if os.geteuid() == 0:  # raising the priority again needs CAP_SYS_NICE
+        assert os.getpriority(os.PRIO_PROCESS, thread) == before

@@ -46,6 +46,15 @@ def test_packed_probes_are_byte_identical_to_redis_py() -> None:
     assert ProbePacker(IdleMetric.IDLETIME, samples=7).pack(KEYS) == expected
 
 
+def test_memory_usage_leaves_out_samples_at_redis_s_own_default() -> None:
+    """SAMPLES 5 is MEMORY USAGE's default: two arguments fewer per key, the same answer."""
+    default = ProbePacker(IdleMetric.IDLETIME, samples=5).pack(KEYS[:1])
+    assert default.startswith(redis_py_packing("MEMORY", "USAGE", KEYS[0]))
+    assert b"SAMPLES" not in default
+    walk = ProbePacker(IdleMetric.IDLETIME, samples=0).pack(KEYS[:1])
+    assert walk.startswith(redis_py_packing("MEMORY", "USAGE", KEYS[0], "SAMPLES", 0))
+
+
 def test_lfu_probes_ask_for_freq() -> None:
     assert b"$4\r\nFREQ\r\n" in ProbePacker(IdleMetric.FREQ, samples=5).pack([b"k"])
 

@@ -6,10 +6,13 @@ import csv
 import io
 from typing import Any
 
+from rich.console import Console
+
 from janitor.adapters.prometheus import MetricsStore, PassMetrics
 from janitor.app.forecast_view import add_forecasts
 from janitor.cli.render.csv_report import report_csv, spreadsheet_safe
 from janitor.cli.render.html_report import render_html
+from janitor.cli.render.report import render_report
 from janitor.cli.render.svg import bar_chart, trend_chart
 from janitor.domain.forecast import Forecast
 
@@ -146,3 +149,44 @@ def test_forecast_metrics_are_absent_when_unknown() -> None:
     unknown = [line for line in text.splitlines() if 'instance="redis://b"' in line]
     assert unknown  # b has series of its own...
     assert not [line for line in unknown if "forecast" in line]  # ...but no forecast
+
+
+MARKUP = "[/x]:[bold red]evil[/bold red]"
+
+
+def text_report_document() -> dict[str, Any]:
+    """A report whose every Redis-given text is rich markup (a key, prefix, URL, warning)."""
+    instance = {
+        "url": f"unix:///tmp/{MARKUP}.sock",
+        "node": None,
+        "server": {"flavor": "redis", "version": "7.0.15"},
+        "dbs": [0],
+        "scanned_keys": 1,
+        "scanned_bytes": 10,
+        "duration_seconds": 0.1,
+        "keys_per_second": 10.0,
+        "top_keys": [key(MARKUP)],
+        "warnings": [f"key {MARKUP} vanished"],
+    }
+    return {
+        "run_id": "r",
+        "scanned_keys": 1,
+        "scanned_bytes": 10,
+        "instances": [instance],
+        "top_keys": [key(MARKUP)],
+        "by_db": [{"db": 0, **TALLY}],
+        "by_type": [{"type": "string", **TALLY}],
+        "by_prefix": [{"prefix": MARKUP.split(":")[0], **TALLY}],
+        "size_histogram": [{"le_bytes": 16, **TALLY}],
+        "idle_histogram": {"lt_1h": TALLY},
+        "ttl_buckets": {"none": TALLY},
+    }
+
+
+def test_text_report_prints_markup_in_key_names_literally() -> None:
+    """A key, prefix or socket path holding "[/x]" once crashed the text report (MarkupError)."""
+    for width in (200, 40):  # a table, then the stacked rows of a narrow terminal
+        out = io.StringIO()
+        render_report(text_report_document(), Console(file=out, width=width, color_system=None))
+        text = out.getvalue()
+        assert "[/x]" in text and "[bold red]evil[/bold red]" in text.replace("\n", "")

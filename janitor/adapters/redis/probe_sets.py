@@ -14,15 +14,12 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
-from janitor.adapters.redis.probes import _unusual_record
+from janitor.adapters.redis.probes import decode_records, memory_usage_template
 from janitor.adapters.redis.resp import encode_arg
 from janitor.domain.aggregates import KeyspaceAggregates
-from janitor.domain.keys import KeyRecord, fast_key_record_constructor
+from janitor.domain.keys import KeyRecord
 from janitor.domain.reply_aggregation import fold_replies
 from janitor.domain.server import IdleMetric
-
-_TYPE_NAMES = {name.encode(): name for name in ("string", "list", "set", "zset", "hash", "stream")}
-_new_record = fast_key_record_constructor()
 
 
 @dataclass(frozen=True)
@@ -52,11 +49,7 @@ class ProbeSet:
         self._select = plan.select
         self._fold_into = plan.fold_into
         subcommand = "FREQ" if self.is_freq else "IDLETIME"
-        self._size = (
-            (b"*5\r\n" + encode_arg("MEMORY") + encode_arg("USAGE")).replace(b"%", b"%%")
-            + b"%b"
-            + (encode_arg("SAMPLES") + encode_arg(samples)).replace(b"%", b"%%")
-        )
+        self._size = memory_usage_template(samples)
         meta = [b"*3\r\n" + encode_arg("OBJECT") + encode_arg(subcommand)]
         if plan.with_ttl:
             meta.append(b"*2\r\n" + encode_arg("PTTL"))
@@ -120,36 +113,6 @@ class ProbeSet:
     def _records(
         self, keys: Sequence[bytes], sizes: Sequence[Any], meta: Sequence[Any], step: int
     ) -> list[KeyRecord]:
-        db, is_freq, names, new_record = self.db, self.is_freq, _TYPE_NAMES, _new_record
-        stalenesses = meta[0::step]
         pttls: Any = meta[1::step] if self.with_ttl else repeat(-1)
         types = meta[self.meta_per_key - 1 :: step]
-        records: list[KeyRecord] = []
-        append = records.append
-        for key, size, staleness, pttl, key_type in zip(  # noqa: B905 (pttls may be an endless repeat)
-            keys, sizes, stalenesses, pttls, types
-        ):
-            type_name = names.get(key_type)
-            if (
-                type_name is None
-                or size.__class__ is not int
-                or staleness.__class__ is not int
-                or pttl.__class__ is not int
-                or pttl == -2
-            ):
-                record = _unusual_record(db, key, (size, staleness, pttl, key_type), is_freq)
-                if record is not None:
-                    append(record)
-                continue
-            append(
-                new_record(
-                    db,
-                    key,
-                    type_name,
-                    size,
-                    None if is_freq else staleness,
-                    staleness if is_freq else None,
-                    pttl if pttl >= 0 else None,
-                )
-            )
-        return records
+        return decode_records(self.db, keys, (sizes, meta[0::step], pttls, types), self.is_freq)

@@ -9,7 +9,7 @@ vanished between SCAN and the probes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import hiredis
@@ -21,10 +21,27 @@ from janitor.domain.server import IdleMetric
 
 PROBES_PER_KEY = 4
 _TRACKING_ERRORS = ("idle time not tracked", "access frequency not tracked")
+DEFAULT_MEMORY_SAMPLES = 5
+"""MEMORY USAGE's own SAMPLES default (OBJ_COMPUTE_SIZE_DEF_SAMPLES, Redis ≥ 4.0 and Valkey)."""
 _TYPE_NAMES = {name.encode(): name for name in ("string", "list", "set", "zset", "hash", "stream")}
 
 
 _new_record = fast_key_record_constructor()
+
+
+def memory_usage_template(samples: int) -> bytes:
+    """``MEMORY USAGE %b [SAMPLES n]`` as a %-template for one key argument.
+
+    SAMPLES is left out when it is Redis's own default (5, since MEMORY USAGE exists): two
+    arguments fewer per key for the client to pack and the server to parse.
+    """
+    if samples == DEFAULT_MEMORY_SAMPLES:
+        return (b"*3\r\n" + encode_arg("MEMORY") + encode_arg("USAGE")).replace(b"%", b"%%") + b"%b"
+    return (
+        (b"*5\r\n" + encode_arg("MEMORY") + encode_arg("USAGE")).replace(b"%", b"%%")
+        + b"%b"
+        + (encode_arg("SAMPLES") + encode_arg(samples)).replace(b"%", b"%%")
+    )
 
 
 class ProbePacker:
@@ -33,13 +50,12 @@ class ProbePacker:
     def __init__(self, idle_metric: IdleMetric, samples: int) -> None:
         subcommand = "FREQ" if idle_metric is IdleMetric.FREQ else "IDLETIME"
         parts = (
-            (b"*5\r\n" + encode_arg("MEMORY") + encode_arg("USAGE"), b"%b"),
-            (encode_arg("SAMPLES") + encode_arg(samples), b""),
             (b"*3\r\n" + encode_arg("OBJECT") + encode_arg(subcommand), b"%b"),
             (b"*2\r\n" + encode_arg("PTTL"), b"%b"),
             (b"*2\r\n" + encode_arg("TYPE"), b"%b"),
         )
-        self._template = b"".join(fixed.replace(b"%", b"%%") + slot for fixed, slot in parts)
+        meta = b"".join(fixed.replace(b"%", b"%%") + slot for fixed, slot in parts)
+        self._template = memory_usage_template(samples) + meta
 
     def pack(self, keys: Sequence[bytes]) -> bytes:
         """Return the probes of ``keys``, ``PROBES_PER_KEY`` commands per key, in key order."""
@@ -75,14 +91,36 @@ def decode_probes(
     db: int, keys: Sequence[bytes], replies: Sequence[Any], idle_metric: IdleMetric
 ) -> list[KeyRecord]:
     """Return the records of ``keys`` from their probe replies, vanished keys left out."""
-    is_freq = idle_metric is IdleMetric.FREQ
+    if len(replies) != PROBES_PER_KEY * len(keys):
+        raise ValueError(f"zip: {len(replies)} replies for {len(keys)} keys")
+    step = PROBES_PER_KEY
+    return decode_records(
+        db,
+        keys,
+        (replies[0::step], replies[1::step], replies[2::step], replies[3::step]),
+        idle_metric is IdleMetric.FREQ,
+    )
+
+
+def decode_records(
+    db: int,
+    keys: Sequence[bytes],
+    replies_by_probe: tuple[Iterable[Any], Iterable[Any], Iterable[Any], Iterable[Any]],
+    is_freq: bool,
+) -> list[KeyRecord]:
+    """The scan's hot loop: records from the (size, staleness, PTTL, TYPE) replies of ``keys``.
+
+    ``replies_by_probe`` holds one sequence per probe, in key order (the PTTL one may be an
+    endless ``repeat(-1)`` where no PTTL was asked). Vanished keys are left out; errors other
+    than "not tracked" are raised (see ``_unusual_record``).
+    """
     names = _TYPE_NAMES
     new_record = _new_record
     records: list[KeyRecord] = []
     append = records.append
-    stream = iter(replies)
-    for key, size, staleness, pttl, key_type in zip(
-        keys, stream, stream, stream, stream, strict=True
+    sizes, stalenesses, pttls, types = replies_by_probe
+    for key, size, staleness, pttl, key_type in zip(  # noqa: B905 (pttls may be endless)
+        keys, sizes, stalenesses, pttls, types
     ):
         type_name = names.get(key_type)  # None for b"none", module types, errors, nil
         if (

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from janitor.cli.render.fit import print_table
 from janitor.core.units import format_bytes
@@ -48,7 +50,9 @@ def instances_table(instances: list[Mapping[str, Any]]) -> Table:
     table.add_column("to free", justify="right")
     table.add_column("verdict")
     for entry in instances:
-        label = entry["url"] + (" [dim](estimated)[/dim]" if entry["estimated"] else "")
+        label = Text(entry["url"])  # a unix socket path may hold markup characters
+        if entry["estimated"]:
+            label.append(" (estimated)", style="dim")
         table.add_row(
             label,
             str(entry["pid"]) if entry["pid"] is not None else "-",
@@ -77,7 +81,7 @@ def render_headroom_section(document: Mapping[str, Any], console: Console) -> No
         for line in diagnosis.get("evidence", []):
             console.print(f"    log: {line}", markup=False, highlight=False)
     for error in document.get("errors", []):
-        console.print(f"  [red]error:[/red] {error['url']}: {error['message']}")
+        console.print(f"  [red]error:[/red] {escape(error['url'])}: {escape(error['message'])}")
 
 
 def render_headroom(document: Mapping[str, Any], console: Console) -> None:

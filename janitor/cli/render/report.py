@@ -32,7 +32,8 @@ def _tally_table(title: str, first: str, rows: list[tuple[str, Mapping[str, int]
     table.add_column("keys", justify="right")
     table.add_column("bytes", justify="right")
     for label, tally in rows:
-        table.add_row(label, f"{tally['keys']:,}", format_bytes(tally["bytes"]))
+        # Text, not markup: a prefix is part of a key name and may hold "[/x]" or "[bold]".
+        table.add_row(Text(label), f"{tally['keys']:,}", format_bytes(tally["bytes"]))
     return table
 
 
@@ -85,7 +86,7 @@ def render_report(document: Mapping[str, Any], console: Console) -> None:
     for instance in document["instances"]:
         rate = instance["keys_per_second"]
         console.print(
-            f"  {instance['url']}{node_label(instance.get('node'))}: "
+            f"  {escape(instance['url'])}{node_label(instance.get('node'))}: "
             f"{instance['server']['flavor']} {instance['server']['version']}, "
             f"DBs {instance['dbs'] or '-'}, {instance['scanned_keys']:,} keys, "
             f"{format_bytes(instance['scanned_bytes'])} in "
@@ -95,7 +96,7 @@ def render_report(document: Mapping[str, Any], console: Console) -> None:
             top = instance["top_keys"][0]
             console.print(f"    top key: {escape(top['key'])} ({format_bytes(top['bytes'])})")
         for warning in instance["warnings"]:
-            console.print(f"  [yellow]warning:[/yellow] {warning}")
+            console.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
     if not document["scanned_keys"]:
         console.print("No keys: the selected databases are empty (or nothing matched).")
         return
