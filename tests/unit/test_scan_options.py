@@ -53,3 +53,15 @@ def test_gc_pause_restores_the_collector_even_on_error() -> None:
         assert not gc.isenabled(), "a collector that was off stays off"
     finally:
         gc.enable()
+
+
+def test_overlapping_pauses_keep_the_collector_off_until_the_last_ends() -> None:
+    """Scans side by side (one per thread) share the process-wide collector."""
+    assert gc.isenabled()
+    first, second = cyclic_gc_paused(), cyclic_gc_paused()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled(), "the second scan still runs"
+    second.__exit__(None, None, None)
+    assert gc.isenabled()

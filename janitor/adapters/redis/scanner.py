@@ -15,6 +15,7 @@ twice while the table is resized (then it is counted twice; rare).
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -284,18 +285,30 @@ def _window_end(
     return ended
 
 
+_gc_pauses = 0
+_gc_was_enabled = False
+_gc_lock = threading.Lock()
+
+
 @contextmanager
 def cyclic_gc_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector around a scan's consuming loop.
 
     A scan allocates millions of short-lived records; the collector's passes over them cost
     about 15 % of the client's CPU and find nothing (records hold no reference cycles, so
-    reference counting frees them). The collector is switched back on afterwards if it was on.
+    reference counting frees them). The collector is process-wide, so pauses are counted:
+    scans side by side (one per thread) switch it back on, if it was on, when the last ends.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
