@@ -229,6 +229,11 @@ class HeadroomSettings(Section):
         default=86400.0,
         description="Warn when the forecast says the headroom reaches the margin sooner (0: off).",
     )
+    dirty_page_window: bool = Field(
+        default=True,
+        description="run/serve: measure the pages Redis dirties between measurements from the "
+        "kernel's soft-dirty bits (clears them: a minor fault on the next write to each page).",
+    )
 
 
 class LoggingSettings(Section):
