@@ -1,7 +1,8 @@
 """How long the next fork child will run, from the recent runs and the write rate now (pure).
 
 A loaded host saves slower: a least-squares line through (write rate, duration) of the recent
-runs, scaled by how much slower than that line the last run was. See docs/domain.md §2.
+runs, scaled by how much slower than that line the last run was. See docs/domain.md §5
+(copy-on-write of a save, measured).
 """
 
 from __future__ import annotations

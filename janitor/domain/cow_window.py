@@ -7,7 +7,7 @@ jemalloc's mmaps) a window of ``t`` seconds after the clear gives the distinct p
 write pattern dirties in ``t`` — what a fork child would copy if it ran for ``t`` — with the
 locality of the writes (random or sequential keys) included, which INFO cannot show. Only the
 parsing and the arithmetic live here; ``janitor.adapters.host.dirty_pages`` reads the files.
-See docs/domain.md §2 (copy-on-write, the dirty-page window).
+See docs/domain.md §5 (the dirty-page window).
 """
 
 from __future__ import annotations
