@@ -2,10 +2,10 @@
 
 ``DirtyPageWindows.measure`` reads the window it opened for that process at its previous call (the
 soft-dirty pages of its anonymous mappings, see ``janitor.domain.cow_window``) and opens a new one
-by writing ``4`` to ``/proc/<pid>/clear_refs``. It only ever writes that file, of a process the
-caller proved is the Redis INFO answered for (and, once, its own: the probe). Whether the kernel keeps soft-dirty bits
-(``CONFIG_MEM_SOFT_DIRTY``; a kernel without it accepts the write and never sets bit 55) is
-probed once on a page of the janitor's own. Anything refused or unreadable gives no window and a
+by writing ``4`` to ``/proc/<pid>/clear_refs``. It writes nothing but that file, of a process the
+caller proved is the Redis INFO answered for, and once its own: whether the kernel keeps
+soft-dirty bits (``CONFIG_MEM_SOFT_DIRTY``; a kernel without it accepts the write and never sets
+bit 55) is probed on a page of the janitor's. Anything refused or unreadable gives no window and a
 reason, never an error. Cost: clearing write-protects every page of Redis, so the first write to
 each page afterwards takes a minor fault (docs/domain.md §5, the dirty-page window).
 """
