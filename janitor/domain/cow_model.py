@@ -190,7 +190,7 @@ def _window(facts: CowFacts, rate: float | None, resident: int, reasons: list[st
         if facts.dirty_note:
             reasons.append(f"dirty-page window: {facts.dirty_note}")
         elif window is not None:
-            reasons.append("dirty-page window: too few writes in it to tell")
+            reasons.append("dirty-page window: saturated or too few writes in it to tell")
         return None
     reasons.append(
         f"{found:.0f} B dirtied per write now: {window.pages} distinct pages in a "

@@ -21,6 +21,8 @@ PRESENT_BIT = 1 << 63
 SWAPPED_BIT = 1 << 62
 ENTRY_BYTES = 8
 MIN_WINDOW_WRITES = 100.0
+SATURATED = 0.9
+"""A window that dirtied this much of the resident set tells a lower bound only."""
 _MAPS_LINE = re.compile(r"^([0-9a-f]+)-([0-9a-f]+)\s+(\S{4})\s+\S+\s+(\S+)\s+(\d+)\s*(.*)$")
 
 
@@ -68,11 +70,13 @@ def count_soft_dirty(entries: bytes) -> int:
 def per_write(window: DirtyWindow, resident: int, rate: float | None) -> float | None:
     """Bytes dirtied per write over the window, undoing the saturation at ``resident`` the way
     the model calibrates saves: ``-S ln(1 - D/S) / W``; ``W`` is the window's writes, else
-    ``rate`` x its duration. None when too few writes to tell."""
+    ``rate`` x its duration. None when too few writes to tell or the window saturated."""
     writes = window.writes
     if writes is None and rate is not None:
         writes = rate * window.seconds
     if writes is None or writes < MIN_WINDOW_WRITES or resident <= 0:
+        return None
+    if window.bytes >= SATURATED * resident:
         return None
     return unsaturated(window.bytes, writes, resident)
 

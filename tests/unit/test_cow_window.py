@@ -79,6 +79,8 @@ def test_per_write_takes_the_rate_when_the_window_writes_are_unknown_and_needs_e
     known = per_write(DirtyWindow(1_000, 4.0, 2_000.0, PAGE), 800 * MIB, rate=None)
     assert from_rate == known is not None
     assert per_write(DirtyWindow(1_000, 4.0, 20.0, PAGE), 800 * MIB, rate=None) is None
+    saturated = DirtyWindow(int(0.9 * 800 * MIB) // PAGE, 60.0, 1e6, PAGE)
+    assert per_write(saturated, 800 * MIB, rate=None) is None  # a lower bound only
 
 
 class FakeProc:
@@ -211,6 +213,6 @@ def test_the_reasons_say_why_no_window_was_used() -> None:
     plain = predict_cow(series.samples, series.facts(5_000))
     assert without.bytes == few.bytes == plain.bytes
     assert f"dirty-page window: {note}" in without.reasons
-    assert "dirty-page window: too few writes in it to tell" in few.reasons
+    assert "dirty-page window: saturated or too few writes in it to tell" in few.reasons
     fresh = predict_cow([], CowFacts(info={}, ts=1.0, rss_bytes=RSS, dirty=window_of(5, 1_000)))
     assert "dirty-page window: not used before a save was observed" in fresh.reasons
