@@ -171,6 +171,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
     with bench_server() as server:
         client = server.client()
         client.execute_command("DEBUG", "POPULATE", options.keys, "key", options.value_bytes)
+        if options.save_delay:
+            client.config_set("rdb-key-save-delay", options.save_delay)
         disable_thp = read_disable_thp(client)
         sampler = Sampler(server, options.interval)
         sampler.start()
@@ -214,6 +216,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             "keys": options.keys, "value_bytes": options.value_bytes,
             "redis_version": client.info("server")["redis_version"], "thp_enabled": thp,
             "disable_thp": disable_thp, "page_size": PAGE_SIZE, "interval": options.interval,
+            "save_delay": options.save_delay,
         }  # fmt: skip
     return {"meta": meta, "samples": sampler.snapshot(), "rows": rows}
 
@@ -266,6 +269,12 @@ def main() -> None:
     parser.add_argument("--value-bytes", type=int, default=400)
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between samples")
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds of load before saves")
+    parser.add_argument(
+        "--save-delay",
+        type=int,
+        default=0,
+        help="rdb-key-save-delay: longer saves, as on a loaded host (-N: sleep 1 µs per N keys)",
+    )
     parser.add_argument("--record", type=Path, help="write samples and rows as JSON here")
     parser.add_argument("--replay", type=Path, help="rerun the model on a recorded run")
     options = parser.parse_args()

@@ -36,5 +36,6 @@ def replay(record: dict[str, Any]) -> list[dict[str, Any]]:
             "estimated": prediction.estimated, "source": prediction.source,
             "write_rate": prediction.write_rate, "reasons": list(prediction.reasons),
             "hindsight": hindsight.bytes, "windowed": windowed.bytes,
+            "windowed_reasons": list(windowed.reasons),
         })  # fmt: skip
     return rows
