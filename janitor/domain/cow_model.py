@@ -25,12 +25,16 @@ from typing import Any
 from janitor.domain import cow_series as series
 from janitor.domain.cow_duration import QUIET_RATE, next_seconds
 from janitor.domain.cow_series import AOF, RDB, ForkKind, Point, SaveObservation
-from janitor.domain.cow_window import DirtyWindow, unsaturated
-from janitor.domain.cow_window import per_write as window_per_write
+from janitor.domain.cow_window import (
+    SIMILAR,
+    DirtyWindow,
+    same_pattern,
+    unsaturated,
+    used_window,
+)
 
 HUGE_PAGE = 2 << 20
 PRIOR_PAGES_PER_WRITE = 3.0
-SIMILAR = 1.25
 RATE_WINDOW_SECONDS = 5.0
 RECENT_SAVES = 6
 
@@ -149,7 +153,7 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
     writes = rate * seconds
     base = _base(pooled)
     busy = [o for o in pooled if (o.writes or 0) > 0 and o.cow_bytes > base]
-    window = _window(facts, rate, resident, reasons)
+    window = used_window(facts.dirty, facts.dirty_note, rate, resident, seconds, reasons)
     if window is not None:
         per_write, source = window, "dirty_pages"
     elif busy:
@@ -165,7 +169,7 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
     copied = base + resident * (1 - math.exp(-per_write * writes / resident))
     if base:
         reasons.append(f"{_mib(base)} copied by saves without writes")
-    similar = pooled if window is None else _same_pattern(pooled, window, resident, base)
+    similar = pooled if window is None else same_pattern(pooled, window, resident, base)
     copied = max(copied, _floors(similar, writes, facts.info, kind, reasons))
     estimated = seen < 2
     if estimated:
@@ -180,31 +184,6 @@ def _int(info: Mapping[str, Any], name: str) -> int | None:
         return int(info[name])
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def _window(facts: CowFacts, rate: float | None, resident: int, reasons: list[str]) -> float | None:
-    """Bytes per write the current pattern dirties, from the dirty-page window (None without)."""
-    window = facts.dirty
-    found = None if window is None else window_per_write(window, resident, rate)
-    if window is None or found is None:
-        if facts.dirty_note:
-            reasons.append(f"dirty-page window: {facts.dirty_note}")
-        elif window is not None:
-            reasons.append("dirty-page window: saturated or too few writes in it to tell")
-        return None
-    reasons.append(
-        f"{found:.0f} B dirtied per write now: {window.pages} distinct pages in a "
-        f"{window.seconds:.0f} s soft-dirty window; saturating at RSS"
-    )
-    return found
-
-
-def _same_pattern(
-    saves: Sequence[SaveObservation], window: float, resident: int, base: float
-) -> list[SaveObservation]:
-    """Saves whose writes dirtied at most ``SIMILAR`` x what writes dirty now (no floor from a
-    more scattered pattern once the window shows it changed)."""
-    return [s for s in saves if not s.writes or _per_write(s, resident, base) <= window * SIMILAR]
 
 
 def _base(saves: Sequence[SaveObservation]) -> float:

@@ -5,8 +5,9 @@ process; bit 55 of a page's 8-byte ``/proc/<pid>/pagemap`` entry is set again by
 it. Counting the soft-dirty pages of Redis's private writable anonymous mappings ([heap] and
 jemalloc's mmaps) a window of ``t`` seconds after the clear gives the distinct pages the current
 write pattern dirties in ``t`` — what a fork child would copy if it ran for ``t`` — with the
-locality of the writes (random or sequential keys) included, which INFO cannot show. Only the
-parsing and the arithmetic live here; ``janitor.adapters.host.dirty_pages`` reads the files.
+locality of the writes (random or sequential keys) included, which INFO cannot show. The parsing,
+the arithmetic and when the COW model may use a window live here; the adapter
+``janitor.adapters.host.dirty_pages`` reads the files.
 See docs/domain.md §5 (the dirty-page window).
 """
 
@@ -14,13 +15,20 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from janitor.domain.cow_series import SaveObservation
 
 SOFT_DIRTY_BIT = 1 << 55
 PRESENT_BIT = 1 << 63
 SWAPPED_BIT = 1 << 62
 ENTRY_BYTES = 8
 MIN_WINDOW_WRITES = 100.0
+COMPARABLE = 2.0
+"""A window is used for a run at most this many times longer or shorter than itself."""
+SIMILAR = 1.25
+"""Writes (or bytes per write) within this factor count as similar."""
 SATURATED = 0.9
 """A window that dirtied this much of the resident set tells a lower bound only."""
 _MAPS_LINE = re.compile(r"^([0-9a-f]+)-([0-9a-f]+)\s+(\S{4})\s+\S+\s+(\S+)\s+(\d+)\s*(.*)$")
@@ -86,3 +94,47 @@ def unsaturated(copied: float, writes: float, resident: int) -> float:
     ``resident`` (a page is copied once), copy ``copied``: ``-S ln(1 - C/S) / W``."""
     copied = min(copied, 0.95 * resident)
     return -resident * math.log(1 - copied / resident) / max(writes, 1.0)
+
+
+def used_window(
+    window: DirtyWindow | None,
+    note: str | None,
+    rate: float | None,
+    resident: int,
+    seconds: float,
+    reasons: list[str],
+) -> float | None:
+    """Bytes per write the current pattern dirties, from a window about as long as the run
+    (within ``COMPARABLE`` x: the figure depends on the time scale); None, with the reason, when
+    there is no usable window."""
+    if window is None:
+        if note:
+            reasons.append(f"dirty-page window: {note}")
+        return None
+    if not 1 / COMPARABLE <= window.seconds / seconds <= COMPARABLE:
+        reasons.append(
+            f"dirty-page window of {window.seconds:.0f} s not used for a {seconds:.0f} s run "
+            "(pages per write depend on the time scale)"
+        )
+        return None
+    found = per_write(window, resident, rate)
+    if found is None:
+        reasons.append("dirty-page window: saturated or too few writes in it to tell")
+        return None
+    reasons.append(
+        f"{found:.0f} B dirtied per write now: {window.pages} distinct pages in a "
+        f"{window.seconds:.0f} s soft-dirty window; saturating at RSS"
+    )
+    return found
+
+
+def same_pattern(
+    saves: Sequence[SaveObservation], window: float, resident: int, base: float
+) -> list[SaveObservation]:
+    """Saves whose writes dirtied at most ``SIMILAR`` x what writes dirty now (no floor from a
+    more scattered pattern once the window shows it changed)."""
+    return [
+        s
+        for s in saves
+        if not s.writes or unsaturated(s.cow_bytes - base, s.writes, resident) <= window * SIMILAR
+    ]

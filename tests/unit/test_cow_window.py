@@ -216,3 +216,13 @@ def test_the_reasons_say_why_no_window_was_used() -> None:
     assert "dirty-page window: saturated or too few writes in it to tell" in few.reasons
     fresh = predict_cow([], CowFacts(info={}, ts=1.0, rss_bytes=RSS, dirty=window_of(5, 1_000)))
     assert "dirty-page window: not used before a save was observed" in fresh.reasons
+
+
+def test_a_window_far_shorter_or_longer_than_the_run_is_not_used() -> None:
+    series = busy_history()  # the next run is expected to last about 6 s
+    plain = predict_cow(series.samples, series.facts(5_000))
+    for seconds in (1.0, 30.0):
+        window = DirtyWindow(pages=5_000, seconds=seconds, writes=5_000 * seconds, page_size=PAGE)
+        prediction = predict_cow(series.samples, series.facts(5_000, dirty=window))
+        assert (prediction.bytes, prediction.source) == (plain.bytes, "history")
+        assert any(f"window of {seconds:.0f} s not used" in r for r in prediction.reasons)
