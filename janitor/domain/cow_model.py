@@ -1,16 +1,17 @@
 """Expected copy-on-write of the next fork child, learned from the saves seen so far (pure).
 
 COW is the memory written while the child runs: bytes dirtied per write ``k`` times the writes
-during the run (write rate x duration), saturating at the resident set S (a page is copied once).
-A save that copied C bytes under W writes gives ``k = -S ln(1 - C/S) / W``; the next save's ``k``
-is interpolated between observed saves by their writes (log scale), or, when the host allows, taken
-from a soft-dirty window (distinct pages the current write pattern dirtied, ``cow_window``), which
-sees the locality of writes INFO cannot. What a save copied at zero writes is a base added to every
-prediction. Never below what a save under similar writes (and pattern, with a window) copied, nor
-below the running child's peak. With no busy save observed, ``k`` is a prior (three pages per write
-plus the payload's pages), in 2 MiB units under transparent huge pages. Under two observed saves
-the prediction is ``estimated``. Without usable history: the largest last COW figure INFO reports,
-else ``cow_fraction`` x RSS, raised to the prior's figure when writes are happening now.
+during the run (write rate x duration), saturating at the resident set S (a page is copied once). A
+save that copied C bytes under W writes gives ``k = -S ln(1 - C/S) / W``; the next save's ``k`` is
+interpolated between observed saves by their writes (log scale), or, when the host allows, taken
+from a soft-dirty window about as long as the run (distinct pages the current writes dirtied,
+``cow_window``), which sees the locality of writes INFO cannot. What a save copied at zero writes is
+a base added to every prediction. Never below what a save under similar writes (and pattern, with a
+window) copied, nor below the running child's peak. With no busy save observed, ``k`` is a prior
+(three pages per write plus the payload's pages), in 2 MiB units under transparent huge pages. Under
+two observed saves the prediction is ``estimated``. Without usable history: the largest last COW
+figure INFO reports, else ``cow_fraction`` x RSS, raised to the prior's figure when writes are
+happening now.
 See docs/domain.md §2 (mode 1: copy-on-write) and §5a (what else forks).
 """
 
