@@ -75,7 +75,8 @@ class Cleanup:
 def run_cleanup(app: AppContext, request: CleanupRequest) -> Cleanup:
     """Clean every configured instance (see the module docstring)."""
     targets = expand_targets(app.settings, acting=True)
-    meter = model_meter(targets, app.settings)
+    windows = app.dirty_windows if app.settings.headroom.dirty_page_window else None
+    meter = model_meter(targets, app.settings, windows)
     lock_dir = default_lock_dir(app.settings)
     misconf = MisconfHandling(
         app.settings, app.run_id, request.dry_run, on_refused=request.on_failure or _ignore

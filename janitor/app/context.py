@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from janitor.adapters.host.dirty_pages import DirtyPageWindows
 from janitor.config.settings import Settings
 
 
@@ -14,3 +15,5 @@ class AppContext:
     settings: Settings
     run_id: str
     fmt: str
+    dirty_windows: DirtyPageWindows = field(default_factory=DirtyPageWindows)
+    """Soft-dirty windows kept open across the measurements of a run and a daemon's cycles."""

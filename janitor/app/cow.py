@@ -15,6 +15,7 @@ from typing import Any
 
 from janitor.adapters.host.memory import PAGE_SIZE
 from janitor.domain.cow_model import CowFacts, predict_cow
+from janitor.domain.cow_window import DirtyWindow
 from janitor.domain.headroom_model import InstanceFacts
 
 
@@ -27,8 +28,11 @@ def with_cow_prediction(
     cow_fraction: float,
     samples: Sequence[Mapping[str, Any]] = (),
     now: float | None = None,
+    dirty: DirtyWindow | None = None,
+    dirty_note: str | None = None,
 ) -> InstanceFacts:
-    """``facts`` with ``cow`` set from ``predict_cow(samples, ...)``."""
+    """``facts`` with ``cow`` set from ``predict_cow(samples, ...)``; ``dirty`` is the instance's
+    soft-dirty window when one was read (else ``dirty_note`` says why not)."""
     cow_facts = CowFacts(
         info=info,
         ts=time.time() if now is None else now,
@@ -37,5 +41,7 @@ def with_cow_prediction(
         thp_enabled=thp_enabled if facts.local else None,
         disable_thp=disable_thp,
         cow_fraction=cow_fraction,
+        dirty=dirty,
+        dirty_note=dirty_note,
     )
     return replace(facts, cow=predict_cow(samples, cow_facts))

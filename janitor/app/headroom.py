@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from janitor.adapters.host.access import invisible_reason, unreadable_reason
+from janitor.adapters.host.dirty_pages import DirtyPageWindows
 from janitor.adapters.host.locality import unproven_reason, url_is_local
 from janitor.adapters.host.memory import ProcessMemory, ProcReader
 from janitor.adapters.redis.connection import RedisTarget, redis_errors
@@ -283,8 +284,12 @@ def assess_all(
     return results
 
 
-def measure_headroom(targets: list[RedisTarget], settings: Settings) -> HeadroomReport:
-    """Measure every target; raise the first error only when no target could be measured."""
+def measure_headroom(
+    targets: list[RedisTarget], settings: Settings, windows: DirtyPageWindows | None = None
+) -> HeadroomReport:
+    """Measure every target; raise the first error only when no target could be measured.
+    With ``windows``, a local instance's dirty-page window is read and reopened (see
+    ``janitor.adapters.host.dirty_pages``)."""
     section = settings.headroom
     reader = ProcReader(section.proc_root, section.cgroup_root, section.sys_root)
     host = reader.host_facts()
@@ -308,6 +313,9 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
         local = url_is_local(target.url)
         measured = instance_facts(target.display, info, local, reader, section.pid_start_tolerance)
         cow_fraction = section.cow_fraction
+        dirty, dirty_note = None, None
+        if windows is not None and measured.local and measured.pid is not None:
+            dirty, dirty_note = windows.measure(measured.pid, info)
         facts.append(
             with_cow_prediction(
                 measured,
@@ -316,6 +324,8 @@ def measure_headroom(targets: list[RedisTarget], settings: Settings) -> Headroom
                 disable_thp=disable_thp,
                 cow_fraction=cow_fraction,
                 samples=history.get(target.display, ()),
+                dirty=dirty,
+                dirty_note=None if dirty is not None else dirty_note,
             )
         )
     if errors and not facts:

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from janitor.adapters.host.dirty_pages import DirtyPageWindows
 from janitor.adapters.redis.connection import RedisTarget
 from janitor.app.headroom import InstanceHeadroom, measure_headroom, predict_after_freeing
 from janitor.app.instance_pass import HeadroomMeter, HeadroomSnapshot
 from janitor.config.settings import Settings
 
 
-def model_meter(targets: list[RedisTarget], settings: Settings) -> HeadroomMeter:
-    """Return a meter that measures ``targets`` together and reports the one asked for."""
+def model_meter(
+    targets: list[RedisTarget], settings: Settings, windows: DirtyPageWindows | None = None
+) -> HeadroomMeter:
+    """Return a meter that measures ``targets`` together and reports the one asked for; with
+    ``windows``, each measurement reads and reopens the instances' dirty-page windows."""
 
     def measure(target: RedisTarget) -> HeadroomSnapshot:
-        report = measure_headroom(targets, settings)
+        report = measure_headroom(targets, settings, windows)
         document = report.to_dict()
         instance = next((i for i in report.instances if i.url == target.display), None)
         if instance is None:

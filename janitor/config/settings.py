@@ -144,10 +144,10 @@ class ScanSettings(Section):
     dbs: list[int] | None = Field(default=None, description="Only these DBs (default: all).")
     pause: Seconds = Field(default=0.0, description="Pause between probe batches (throttle).")
     max_server_cpu: float = Field(
-        default=0.2,
+        default=0.4,
         gt=0,
         le=1,
-        description="Share of Redis's main thread the scan may use (0.2 = 20%); 1: no cap.",
+        description="Share of Redis's main thread the scan may use (0.4 = 40%); 1: no cap.",
     )
     parallel_instances: int = Field(
         default=1,
@@ -163,12 +163,12 @@ class ScanSettings(Section):
         description="A run stops scanning after this long and the next run resumes; 0: no cap.",
     )
     max_batch_server_time: Seconds = Field(
-        default=100e-6,
+        default=25e-6,
         ge=0,
         description="Longest one scan request may hold Redis (other clients wait); 0: no bound.",
     )
     nice: int = Field(
-        default=19,
+        default=10,
         ge=0,
         le=19,
         description="Steps the scanning thread lowers its CPU priority by (like nice -n); 0: none.",
@@ -237,6 +237,11 @@ class HeadroomSettings(Section):
     forecast_warn: Seconds = Field(
         default=86400.0,
         description="Warn when the forecast says the headroom reaches the margin sooner (0: off).",
+    )
+    dirty_page_window: bool = Field(
+        default=False,
+        description="run/serve: measure the pages Redis dirties between measurements from the "
+        "kernel's soft-dirty bits (clears them: a minor fault on the next write to each page).",
     )
 
 

@@ -1,34 +1,41 @@
 """Expected copy-on-write of the next fork child, learned from the saves seen so far (pure).
 
-COW is the memory written while the child runs: the pages dirtied per write times the writes
-made during the run (write rate x duration), saturating at the resident set because a page is
-copied once. ``pages per write`` is calibrated on observed saves: a save that copied C bytes
-out of a resident set S while W writes happened gives ``k = -S ln(1 - C/S) / W`` bytes per
-write; the next save's ``k`` is interpolated between observed saves by their writes (log
-scale). What a save copied at zero writes is a base added to every prediction. Never below what
-a save at a similar write rate really copied, nor below the running child's peak. With no busy
-save observed, ``k`` is a prior (three pages per write, plus the payload's pages), in units of
-2 MiB when transparent huge pages back Redis's heap. Under two observed saves the prediction is
-``estimated``. Without any usable history: the largest of the last COW figures INFO reports,
-else ``cow_fraction`` x RSS, raised to the prior's figure when writes are happening now.
+COW is the memory written while the child runs: bytes dirtied per write ``k`` times the writes
+during the run (write rate x duration), saturating at the resident set S (a page is copied once). A
+save that copied C bytes under W writes gives ``k = -S ln(1 - C/S) / W``; the next save's ``k`` is
+interpolated between observed saves by their writes (log scale), or, when the host allows, taken
+from a soft-dirty window about as long as the run (distinct pages the current writes dirtied,
+``cow_window``), which sees the locality of writes INFO cannot. What a save copied at zero writes is
+a base added to every prediction. Never below what a save under similar writes (and pattern, with a
+window) copied, nor below the running child's peak. With no busy save observed, ``k`` is a prior
+(three pages per write plus the payload's pages), in 2 MiB units under transparent huge pages. Under
+two observed saves the prediction is ``estimated``. Without usable history: the largest last COW
+figure INFO reports, else ``cow_fraction`` x RSS, raised to the prior's figure when writes are
+happening now.
 See docs/domain.md §2 (mode 1: copy-on-write) and §5a (what else forks).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
 from janitor.domain import cow_series as series
+from janitor.domain.cow_duration import QUIET_RATE, next_seconds
 from janitor.domain.cow_series import AOF, RDB, ForkKind, Point, SaveObservation
+from janitor.domain.cow_window import (
+    SIMILAR,
+    DirtyWindow,
+    same_pattern,
+    unsaturated,
+    used_window,
+)
 
 HUGE_PAGE = 2 << 20
 PRIOR_PAGES_PER_WRITE = 3.0
-QUIET_RATE = 1.0
-SIMILAR = 1.25
 RATE_WINDOW_SECONDS = 5.0
 RECENT_SAVES = 6
 
@@ -46,6 +53,10 @@ class CowFacts:
     cow_fraction: float = 0.5
     expected_seconds: float | None = None
     """The next run's duration when known in hindsight (the bench's second column)."""
+    dirty: DirtyWindow | None = None
+    """Distinct pages dirtied over a recent window (soft-dirty bits), when the host allows."""
+    dirty_note: str | None = None
+    """Why there is no such window (or what it was), for the reasons."""
 
     @property
     def huge_pages(self) -> bool:
@@ -131,7 +142,7 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
         reasons.append(f"write rate {rate:.0f}/s from {rate_source}")
     resident = facts.rss_bytes or _int(facts.info, "used_memory_rss") or 0
     runs = own or other
-    seconds = _seconds(runs, rate)
+    seconds = next_seconds(runs, rate)
     if seconds is not None and facts.expected_seconds is not None:
         seconds = facts.expected_seconds
     if seconds is None or rate is None or resident <= 0:
@@ -143,7 +154,10 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
     writes = rate * seconds
     base = _base(pooled)
     busy = [o for o in pooled if (o.writes or 0) > 0 and o.cow_bytes > base]
-    if busy:
+    window = used_window(facts.dirty, facts.dirty_note, rate, resident, seconds, reasons)
+    if window is not None:
+        per_write, source = window, "dirty_pages"
+    elif busy:
         per_write = _interpolated(busy, writes, resident, base)
         source = "history"
         reasons.append(
@@ -156,7 +170,8 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
     copied = base + resident * (1 - math.exp(-per_write * writes / resident))
     if base:
         reasons.append(f"{_mib(base)} copied by saves without writes")
-    copied = max(copied, _floors(pooled, writes, facts.info, kind, reasons))
+    similar = pooled if window is None else same_pattern(pooled, window, resident, base)
+    copied = max(copied, _floors(similar, writes, facts.info, kind, reasons))
     estimated = seen < 2
     if estimated:
         reasons.append(f"estimated: {seen} save(s) observed, fewer than two")
@@ -172,41 +187,6 @@ def _int(info: Mapping[str, Any], name: str) -> int | None:
         return None
 
 
-def _seconds(saves: Sequence[SaveObservation], rate: float | None) -> float | None:
-    """The next run's duration: a line through (write rate, duration) of the recent runs (a
-    loaded host saves slower), scaled by how much slower than that line the last run was (a busy
-    host stays busy; a faster last run lowers it by the square root only)."""
-    if not saves:
-        return None
-    recent = list(saves[-6:])
-    line = _duration_line(recent)
-    if rate is None or line is None:
-        return sum(s.seconds for s in recent) / len(recent)
-    last = recent[-1]
-    expected_last = line(last.write_rate or 0.0)
-    ratio = last.seconds / expected_last if expected_last > 0 else 1.0
-    return line(rate) * (ratio if ratio >= 1 else math.sqrt(ratio))
-
-
-def _duration_line(saves: Sequence[SaveObservation]) -> Callable[[float], float] | None:
-    """Least squares duration = a + b x rate (b >= 0, never below the shortest run)."""
-    rated = [s for s in saves if s.write_rate is not None]
-    if not rated:
-        return None
-    xs = [s.write_rate or 0.0 for s in rated]
-    x_mean = sum(xs) / len(xs)
-    y_mean = sum(s.seconds for s in rated) / len(rated)
-    spread = sum((x - x_mean) ** 2 for x in xs)
-    slope = 0.0
-    if spread > 0 and max(xs) >= 2 * max(min(xs), QUIET_RATE):
-        covariance = sum(
-            (x - x_mean) * (s.seconds - y_mean) for x, s in zip(xs, rated, strict=True)
-        )
-        slope = max(0.0, covariance / spread)
-    shortest = min(s.seconds for s in rated)
-    return lambda rate: max(shortest, y_mean + slope * (rate - x_mean))
-
-
 def _base(saves: Sequence[SaveObservation]) -> float:
     """The median COW of saves made without writes (0 when none)."""
     quiet = sorted(
@@ -216,8 +196,7 @@ def _base(saves: Sequence[SaveObservation]) -> float:
 
 
 def _per_write(save: SaveObservation, resident: int, base: float) -> float:
-    copied = min(save.cow_bytes - base, 0.95 * resident)
-    return -resident * math.log(1 - copied / resident) / (save.writes or 1.0)
+    return unsaturated(save.cow_bytes - base, save.writes or 1.0, resident)
 
 
 def _interpolated(
@@ -287,6 +266,9 @@ def _fallback(
 ) -> CowPrediction:
     """No usable history: INFO's last COW figures, else cow_fraction x RSS; the prior floor."""
     info = facts.info
+    if facts.dirty is not None or facts.dirty_note:
+        why = "not used before a save was observed" if facts.dirty else facts.dirty_note
+        reasons.append(f"dirty-page window: {why}")
     names = ("rdb_last_cow_size", "aof_last_cow_size", "current_cow_peak")
     last = max((_int(info, name) or 0 for name in names), default=0)
     if last:

@@ -6,6 +6,15 @@ from dataclasses import replace
 from typing import Any
 
 from janitor.domain.cow_model import CowFacts, predict_cow
+from janitor.domain.cow_window import DirtyWindow
+
+
+def with_window(facts: CowFacts, window: dict[str, Any] | None) -> CowFacts:
+    """``facts`` with the dirty-page window a bench row recorded (unchanged without one)."""
+    if window is None:
+        return facts
+    dirty = DirtyWindow(window["pages"], window["seconds"], window["writes"], facts.page_size)
+    return replace(facts, dirty=dirty)
 
 
 def replay(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -21,10 +30,12 @@ def replay(record: dict[str, Any]) -> list[dict[str, Any]]:
         )  # fmt: skip
         prediction = predict_cow(samples, facts)
         hindsight = predict_cow(samples, replace(facts, expected_seconds=row["seconds"]))
+        windowed = predict_cow(samples, with_window(facts, row.get("window")))
         rows.append({
             **row, "saves_seen": prediction.saves_observed, "predicted": prediction.bytes,
             "estimated": prediction.estimated, "source": prediction.source,
             "write_rate": prediction.write_rate, "reasons": list(prediction.reasons),
-            "hindsight": hindsight.bytes,
+            "hindsight": hindsight.bytes, "windowed": windowed.bytes,
+            "windowed_reasons": list(windowed.reasons),
         })  # fmt: skip
     return rows

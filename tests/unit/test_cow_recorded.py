@@ -74,12 +74,15 @@ def test_busy_saves_after_quiet_ones_are_not_predicted_as_quiet(record: dict[str
 
 
 def test_with_the_real_duration_busy_saves_are_within_a_quarter(record: dict[str, Any]) -> None:
+    """Saves of 5 s or more: INFO's duration is a difference of whole-second clocks, so a save
+    reported as 3 s (a quiet host's, run-4) lasted 2 to 4 s: a third either way from rounding."""
     rows = replay(record)
     for previous, row in pairwise(rows):
         if (
             row["saves_seen"] >= 2
             and row["load"] != "none"
             and row["pattern"] == previous["pattern"]
+            and row["seconds"] >= 5
         ):
             assert abs(error(row["hindsight"], row["measured"])) <= 0.25, row
 
@@ -111,3 +114,50 @@ def test_the_history_samples_fields_are_enough(record: dict[str, Any]) -> None:
     rows = [r for r in replay(record) if r["saves_seen"] >= 2]
     errors = sorted(abs(error(r["predicted"], r["measured"])) for r in rows)
     assert errors[len(errors) // 2] <= 0.25
+
+
+WINDOWED = [path for path in RECORDINGS if any(r.get("window") for r in load(path)["rows"])]
+
+
+@pytest.fixture(params=WINDOWED, ids=[path.stem for path in WINDOWED])
+def windowed(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return load(request.param)
+
+
+def test_there_are_recordings_with_dirty_page_windows() -> None:
+    assert {"run-4", "run-5"} <= {path.stem for path in WINDOWED}
+
+
+def used_window(row: dict[str, Any]) -> bool:
+    return any("soft-dirty window" in reason for reason in row["windowed_reasons"])
+
+
+def test_a_dirty_page_window_follows_a_change_of_key_pattern() -> None:
+    """The bench's emulated window (the child's Private_Dirty 2 s after the fork), where it is
+    about as long as the save (run-4's 2-4 s saves): the first save under another key pattern is
+    within a quarter, and no busy save is under by more."""
+    short_saves = next(path for path in WINDOWED if path.stem == "run-4")
+    rows = [r for r in replay(load(short_saves)) if r["saves_seen"] >= 2]
+    busy = [r for r in rows if r["load"] != "none" and used_window(r)]
+    assert len(busy) >= 6
+    switches = [r for previous, r in pairwise(busy) if r["pattern"] != previous["pattern"]]
+    assert switches
+    for row in switches:
+        assert abs(error(row["windowed"], row["measured"])) <= 0.25, row
+    for row in busy:
+        assert error(row["windowed"], row["measured"]) >= -0.25, row
+    with_window = sorted(abs(error(r["windowed"], r["measured"])) for r in rows)
+    without = sorted(abs(error(r["predicted"], r["measured"])) for r in rows)
+    assert with_window[len(rows) // 2] <= without[len(rows) // 2]
+
+
+def test_a_window_much_shorter_than_the_save_is_not_used(windowed: dict[str, Any]) -> None:
+    """2 s windows gave 1.5-1.8 x the bytes per write of 25-30 s saves (run-5): the model keeps
+    its calibration on saves then, and says why."""
+    for row in replay(windowed):
+        seconds = row["window"]["seconds"] if row.get("window") else None
+        if row["saves_seen"] < 2 or seconds is None or row["seconds"] < 4 * seconds:
+            continue
+        assert not used_window(row)
+        assert row["windowed"] == row["predicted"]
+        assert any("not used for a" in reason for reason in row["windowed_reasons"])

@@ -15,8 +15,12 @@ def options(**scan: object) -> ScanOptions:
     return ScanOptions.from_settings(load_settings(None, overrides={"scan": scan}, environ={}).scan)
 
 
-def test_default_budget_is_a_fifth_of_the_main_thread() -> None:
-    assert options().max_server_cpu == 0.2
+def test_defaults_hold_a_share_of_the_main_thread_in_short_requests_niced() -> None:
+    """Chosen from bench/latency.py (README "Gentle by default")."""
+    default = options()
+    assert default.max_server_cpu == 0.4
+    assert default.max_batch_server_time == 25e-6
+    assert load_settings(None, environ={}).scan.nice == 10
 
 
 def test_budget_of_one_means_no_cap() -> None:

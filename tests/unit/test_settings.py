@@ -21,6 +21,11 @@ def test_defaults_are_valid() -> None:
     assert settings.report.top == 50
 
 
+def test_nothing_touches_redis_s_proc_files_unless_asked() -> None:
+    """The soft-dirty window writes /proc/<pid>/clear_refs of Redis: opt-in only."""
+    assert load_settings(None, environ={}).headroom.dirty_page_window is False
+
+
 def test_layering_cli_over_env_over_file(tmp_path: Path) -> None:
     config = write(tmp_path / "j.toml", "[scan]\ncount = 10\nsamples = 3\npause = '10ms'\n")
     settings = load_settings(
