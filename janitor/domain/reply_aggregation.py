@@ -35,11 +35,14 @@ def fold_replies(
     keys: Sequence[bytes],
     replies: tuple[Sequence[Any], Sequence[Any], Iterable[Any], Sequence[Any]],
     is_freq: bool,
+    pending: dict[tuple[int, str, int, str, str, bytes], list[int]] | None = None,
 ) -> list[int]:
     """Account for the keys whose (size, staleness, PTTL, type) replies are plain.
 
     Returns the positions of the others. PTTL replies of a DB without expiring keys may be an
-    endless ``repeat(-1)``.
+    endless ``repeat(-1)``. With ``pending`` the per-combination counts are added there and
+    folded into ``aggregates`` later by the caller (``aggregates.fold(pending)``): small
+    requests then do not pay for a fold each; the top-N is kept up to date either way.
     """
     sizes, stalenesses, pttls, types = replies
     names = TYPE_NAMES
@@ -48,7 +51,9 @@ def fold_replies(
     idle_limits, idle_labels = _IDLE_LIMITS, _IDLE_LABELS
     ttl_limits, ttl_labels = _TTL_LIMITS_MS, _TTL_LABELS
     top_floor = aggregates.top_floor()
-    batch: dict[tuple[int, str, int, str, str, bytes], list[int]] = {}
+    batch: dict[tuple[int, str, int, str, str, bytes], list[int]] = (
+        {} if pending is None else pending
+    )
     unusual: list[int] = []
     index = -1
     for key, size, staleness, pttl, key_type in zip(  # noqa: B905 (pttls may be endless)
@@ -101,5 +106,6 @@ def fold_replies(
                 )
             )
             top_floor = aggregates.top_floor()
-    aggregates.fold(batch)
+    if pending is None:
+        aggregates.fold(batch)
     return unusual

@@ -6,6 +6,9 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
+
+from janitor.adapters.redis import probe_sets
 from janitor.adapters.redis.connection import RedisTarget
 from janitor.adapters.redis.scanner import KeyspaceScanner, ProbePlan, ScanOptions
 from janitor.app.inventory import scan_instance
@@ -140,8 +143,11 @@ def test_sampled_report_is_exact_where_it_can_be_and_probes_fewer_keys(
 
 
 def test_folded_report_equals_the_record_by_record_aggregates(
-    redis_server: RedisServer, tmp_path: Path
+    redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(
+        probe_sets, "FOLD_EVERY", 3
+    )  # pending counts folded mid-scan and at its end
     client = redis_server.client()
     kinds = ["string", "hash", "list", "set", "zset"]
     for index in range(400):

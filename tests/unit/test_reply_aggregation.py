@@ -41,3 +41,20 @@ def test_lfu_and_no_pttl() -> None:
     (record,) = folded.top_keys()
     assert (record.freq, record.idle_seconds, record.ttl_ms) == (7, None, None)
     assert set(folded.idle_histogram) == {"not_tracked"}
+
+
+def test_counts_left_pending_fold_into_the_same_aggregates_later() -> None:
+    """Small requests share one pending table; the top-N is kept current meanwhile."""
+    keys = [b"a:1", b"a:2", b"b:1"]
+    replies = ([100, 5000, 70], [10, 90_000, 5], [-1, 7_200_000, -1], [b"string"] * 3)
+    direct = KeyspaceAggregates(top_n=2)
+    fold_replies(direct, 0, keys, replies, is_freq=False)
+    fold_replies(direct, 0, keys, replies, is_freq=False)
+    later = KeyspaceAggregates(top_n=2)
+    pending: dict[tuple[int, str, int, str, str, bytes], list[int]] = {}
+    fold_replies(later, 0, keys, replies, is_freq=False, pending=pending)
+    fold_replies(later, 0, keys, replies, is_freq=False, pending=pending)
+    assert later.total.keys == 0 and later.top_keys() == direct.top_keys()
+    later.fold(pending)
+    assert later.total == direct.total and later.by_prefix == direct.by_prefix
+    assert later.size_histogram == direct.size_histogram

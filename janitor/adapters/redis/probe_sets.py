@@ -21,6 +21,9 @@ from janitor.domain.keys import KeyRecord
 from janitor.domain.reply_aggregation import fold_replies
 from janitor.domain.server import IdleMetric
 
+FOLD_EVERY = 64
+"""Requests whose per-combination counts are folded into the aggregates together."""
+
 
 @dataclass(frozen=True)
 class ProbePlan:
@@ -48,6 +51,8 @@ class ProbeSet:
         self.min_size = plan.min_size
         self._select = plan.select
         self._fold_into = plan.fold_into
+        self._pending: dict[tuple[int, str, int, str, str, bytes], list[int]] = {}
+        self._pending_calls = 0
         subcommand = "FREQ" if self.is_freq else "IDLETIME"
         self._size = memory_usage_template(samples)
         meta = [b"*3\r\n" + encode_arg("OBJECT") + encode_arg(subcommand)]
@@ -95,12 +100,25 @@ class ProbeSet:
         meta = replies[1:]
         pttls: Any = meta[1::step] if self.with_ttl else repeat(-1)
         replies_by_kind = (sizes, meta[0::step], pttls, meta[self.meta_per_key - 1 :: step])
-        unusual = fold_replies(self._fold_into, self.db, keys, replies_by_kind, self.is_freq)
+        unusual = fold_replies(
+            self._fold_into, self.db, keys, replies_by_kind, self.is_freq, self._pending
+        )
+        self._pending_calls += 1
+        if self._pending_calls >= FOLD_EVERY:
+            self.flush()
         if not unusual:
             return []
         picked = [replies[i * step : (i + 1) * step] for i in unusual]
         flat = [reply for group in picked for reply in group]
         return self._records([keys[i] for i in unusual], flat[0::step], flat[1:], step)
+
+    def flush(self) -> None:
+        """Fold the counts that small requests left pending into the aggregates (call it when
+        the DB's scan ends or stops)."""
+        if self._fold_into is not None and self._pending:
+            self._fold_into.fold(self._pending)
+        self._pending = {}
+        self._pending_calls = 0
 
     def meta_records(
         self, items: Sequence[tuple[bytes, Any]], replies: Sequence[Any]

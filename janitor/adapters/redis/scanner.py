@@ -213,25 +213,28 @@ class KeyspaceScanner:
                 position,
                 self._size_sink(db),
             )
-            while pipeline.has_work():
-                if self._stopping():
-                    pipeline.stop_scanning = True  # probe what SCAN returned, then stop
-                window = None
-                first_key = pipeline.keys_sent
-                if pacing is not None and sampler is not None:
-                    self._sleep(pacing.delay(self._clock()))
-                    pacing.batch_started(self._clock(), sampler.read())
-                    window = _window_end(pipeline, first_key, pacing, self._stopping)
-                elif self.stop_requested is not None:
-                    window = self._stop_check(pipeline)
-                for records, sized in pipeline.run(window):
-                    if records or sized:
-                        yield records
-                    self._batch_done(sized)
-                if pacing is not None and sampler is not None:
-                    pacing.batch_finished(
-                        self._clock(), sampler.read(), pipeline.keys_sent - first_key
-                    )
+            try:
+                while pipeline.has_work():
+                    if self._stopping():
+                        pipeline.stop_scanning = True  # probe what SCAN returned, then stop
+                    window = None
+                    first_key = pipeline.keys_sent
+                    if pacing is not None and sampler is not None:
+                        self._sleep(pacing.delay(self._clock()))
+                        pacing.batch_started(self._clock(), sampler.read())
+                        window = _window_end(pipeline, first_key, pacing, self._stopping)
+                    elif self.stop_requested is not None:
+                        window = self._stop_check(pipeline)
+                    for records, sized in pipeline.run(window):
+                        if records or sized:
+                            yield records
+                        self._batch_done(sized)
+                    if pacing is not None and sampler is not None:
+                        pacing.batch_finished(
+                            self._clock(), sampler.read(), pipeline.keys_sent - first_key
+                        )
+            finally:
+                probes.flush()  # counts folded straight into the aggregates, still pending
 
     def _stop_check(self, pipeline: ProbePipeline) -> Callable[[], bool]:
         """An unpaced scan's window: it ends when a stop is requested (checked every 100 ms)."""
