@@ -64,6 +64,8 @@ def test_scan_command_with_filters() -> None:
         "SCAN", 17, "MATCH", b"a:*", "COUNT", 500, "TYPE", "hash"
     )
     assert pack_command("SCAN", 0, "COUNT", 10) == redis_py_packing("SCAN", 0, "COUNT", 10)
+    for cursor, count in ((0, 8), (18446744073709551615, 100_000)):  # the unfiltered fast path
+        assert pack_scan(cursor, count) == redis_py_packing("SCAN", cursor, "COUNT", count)
 
 
 def replies_for(raw: bytes, count: int) -> list[object]:

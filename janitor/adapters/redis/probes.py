@@ -68,6 +68,14 @@ def pack_scan(
     cursor: int | bytes, count: int, match: bytes | None = None, type_name: str | None = None
 ) -> bytes:
     """Return one ``SCAN cursor [MATCH m] COUNT c [TYPE t]`` command."""
+    if match is None and type_name is None and isinstance(cursor, int):  # every request: fast
+        cursor_text, count_text = b"%d" % cursor, b"%d" % count
+        return b"*4\r\n$4\r\nSCAN\r\n$%d\r\n%b\r\n$5\r\nCOUNT\r\n$%d\r\n%b\r\n" % (
+            len(cursor_text),
+            cursor_text,
+            len(count_text),
+            count_text,
+        )
     args: list[bytes | str | int] = ["SCAN", cursor]
     if match is not None:
         args += ["MATCH", match]

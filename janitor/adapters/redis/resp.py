@@ -62,6 +62,7 @@ class RawConnection:
         self._reader = hiredis.Reader(notEnoughData=_NOT_ENOUGH_DATA)
         self._surplus: list[Any] = []
         self._owed = 0
+        self._buffer = bytearray(_READ_SIZE)  # reused by every read: no allocation per reply
 
     def __enter__(self) -> RawConnection:
         return self
@@ -86,7 +87,16 @@ class RawConnection:
     def send(self, packed: bytes, replies: int) -> None:
         """Send pre-packed commands that will produce ``replies`` replies."""
         self._owed += replies
-        self._connection.send_packed_command([packed], check_health=False)
+        sock = self._connection._sock  # see _receive
+        if sock is None:
+            self._connection.send_packed_command([packed], check_health=False)
+            return
+        try:
+            sock.sendall(packed)
+        except TimeoutError:
+            raise redis.TimeoutError("Timeout writing to socket") from None
+        except OSError as error:
+            raise redis.ConnectionError(f"Error while writing to socket: {error}") from None
 
     def read(self, count: int) -> list[Any]:
         """Return the next ``count`` replies in order; error replies are ``hiredis.ReplyError``."""
@@ -94,24 +104,25 @@ class RawConnection:
         replies = self._surplus
         replies += iter(reader.gets, _NOT_ENOUGH_DATA)
         while len(replies) < count:
-            reader.feed(self._receive())
+            reader.feed(self._buffer, 0, self._receive())  # type: ignore[arg-type]  # any buffer
             replies += iter(reader.gets, _NOT_ENOUGH_DATA)
         self._surplus = replies[count:]
         self._owed -= count
         return replies[:count] if self._surplus else replies
 
-    def _receive(self) -> bytes:
+    def _receive(self) -> int:
+        """Read what the socket has into the buffer; return how many bytes."""
         # redis-py keeps the connected (possibly TLS) socket in ``_sock``: private, but stable
         # from redis-py 4 to 8, and every scanner test goes through this line.
         sock = self._connection._sock
         if sock is None:
             raise redis.ConnectionError("connection closed")
         try:
-            data: bytes = sock.recv(_READ_SIZE)
+            received: int = sock.recv_into(self._buffer)
         except TimeoutError:
             raise redis.TimeoutError("Timeout reading from socket") from None
         except OSError as error:
             raise redis.ConnectionError(f"Error while reading from socket: {error}") from None
-        if not data:
+        if not received:
             raise redis.ConnectionError("Connection closed by server.")
-        return data
+        return received
