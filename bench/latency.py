@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from support import CLI, bench_server, populate
+from support import CLI, bench_server, cpu_ticks, populate, steal_fraction
 from throttle import latency, load_command
 
 FULL_SPEED = {
@@ -188,12 +188,14 @@ def main() -> None:
         samples: dict[str, list[Sample]] = {mode.name: [] for mode in scanners}
         for round_number in range(1, args.rounds + 1):
             for mode in scanners:
+                ticks = cpu_ticks()
                 sample = measure(mode, load, args.quiet_windows)
                 samples[mode.name].append(sample)
                 scan = f"{sample.scan_seconds:.2f}s" if sample.scan_seconds else "-"
                 print(
                     f"round {round_number} {mode.name:34s} p50 {sample.p50_ms:.3f}"
-                    f" p99 {sample.p99_ms:.3f} ms  {sample.rps:8,.0f} req/s  scan {scan}",
+                    f" p99 {sample.p99_ms:.3f} ms  {sample.rps:8,.0f} req/s  scan {scan}"
+                    f"  (CPU stolen by the hypervisor: {steal_fraction(ticks, cpu_ticks()):.0%})",
                     flush=True,
                 )
     print_table(keys, load, samples, args.rounds)

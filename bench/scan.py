@@ -109,7 +109,12 @@ def main() -> None:
         for round_number in range(1, args.rounds + 1):
             for name, (command, env) in table.items():
                 runs[name].append(run_child(server, command, env))
-                print(f"round {round_number} {name:40s} {runs[name][-1].seconds:7.2f}s", flush=True)
+                last = runs[name][-1]
+                print(
+                    f"round {round_number} {name:40s} {last.seconds:7.2f}s"
+                    f"  (CPU stolen by the hypervisor: {last.steal:.0%})",
+                    flush=True,
+                )
     print_figures(keys, runs, args.rounds)
 
 
@@ -120,9 +125,9 @@ def print_figures(keys: int, runs: dict[str, list[ChildRun]], rounds: int) -> No
     print(f"\nkeys: {keys:,}; medians of {rounds} alternated rounds; fastest redis-cli: {fastest}")
     print(
         "| mode | wall | keys/s | vs fastest redis-cli | vs Debian redis-cli |"
-        " client CPU/key | server CPU/key | peak RSS |"
+        " client CPU/key | server CPU/key | peak RSS | CPU stolen |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, tool in runs.items():
         wall = statistics.median(r.seconds for r in tool)
         best = statistics.median(
@@ -137,6 +142,7 @@ def print_figures(keys: int, runs: dict[str, list[ChildRun]], rounds: int) -> No
         print(
             f"| {name} | {wall:.2f} s | {keys / wall:,.0f} | {best:.2f}x | {debian:.2f}x |"
             f" {client:.2f} µs | {server:.2f} µs | {rss:.0f} MiB |"
+            f" {statistics.median(r.steal for r in tool):.0%} |"
         )
     rate = keys / statistics.median(r.seconds for r in runs["janitor run --dry-run, defaults"])
     print(f"\nscheduled runs (scan.max_duration {MAX_DURATION:.0f} s) at {rate:,.0f} keys/s:")

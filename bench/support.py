@@ -76,6 +76,19 @@ def command_calls(server: RedisServer) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(all, stolen) CPU ticks of the machine so far (/proc/stat): on a VM, the hypervisor's
+    steal is CPU time this machine's processes wanted and did not get."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields), fields[7] if len(fields) > 7 else 0
+
+
+def steal_fraction(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of CPU time stolen between two ``cpu_ticks()`` readings."""
+    total = after[0] - before[0]
+    return (after[1] - before[1]) / total if total > 0 else 0.0
+
+
 @dataclass
 class ChildRun:
     """What one benchmarked command did."""
@@ -86,6 +99,8 @@ class ChildRun:
     server_cpu_seconds: float
     stderr: str
     client_cpu_seconds: float = 0.0
+    steal: float = 0.0
+    """Share of the machine's CPU time the hypervisor stole while it ran."""
 
 
 def run_child(
@@ -99,6 +114,7 @@ def run_child(
     program's own, but blind to its last 10 ms).
     """
     cpu_before = server_cpu(server)
+    ticks_before = cpu_ticks()
     started = time.perf_counter()
     vm_hwm = 0
     with tempfile.TemporaryFile() as stderr:
@@ -127,6 +143,7 @@ def run_child(
         server_cpu_seconds=server_cpu(server) - cpu_before,
         stderr=errors,
         client_cpu_seconds=usage.ru_utime + usage.ru_stime,
+        steal=steal_fraction(ticks_before, cpu_ticks()),
     )
 
 
