@@ -19,7 +19,7 @@ from janitor.config.settings import Settings, load_settings
 from janitor.domain.planner import PlannedAction
 from tests.support.forkfail import MISCONF_CONFIG, FaultyRedisFactory, bgsave_finished
 from tests.support.keys import plant
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, command_calls
 
 DAY = 86400
 KiB = 1024
@@ -150,19 +150,11 @@ def test_an_unlink_refused_inside_multi_exec_is_recognised_as_misconf(
     assert {key: client.dump(key) for key in payloads} == payloads
 
 
-def commandstats(server: RedisServer) -> dict[str, int]:
-    stats = server.client().info("commandstats")
-    counted = {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
-    for subcommand in ("memory|usage", "object|idletime"):  # 6.2 counts them under the container
-        counted.setdefault(subcommand, counted.get(subcommand.split("|")[0], 0))
-    return counted
-
-
 def scanned_by(server: RedisServer, freer: PolicyFreer) -> dict[str, int]:
     """The commands ``freer``'s scan sent, from INFO commandstats deltas."""
-    before = commandstats(server)
+    before = command_calls(server)
     freer._candidates()
-    after = commandstats(server)
+    after = command_calls(server)
     return {name: after[name] - before.get(name, 0) for name in after}
 
 

@@ -18,25 +18,17 @@ from janitor.domain.keys import KeyRecord
 from janitor.domain.scan_scope import ScanScope
 from janitor.domain.server import IdleMetric
 from tests.support.keys import plant
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, command_calls
 
 KIB = 1024
-
-
-def calls(server: RedisServer) -> dict[str, int]:
-    stats = server.client().info("commandstats")
-    counted = {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
-    for subcommand in ("memory|usage", "object|idletime"):  # 6.2 counts them under the container
-        counted.setdefault(subcommand, counted.get(subcommand.split("|")[0], 0))
-    return counted
 
 
 def sent_during(
     server: RedisServer, scanner: KeyspaceScanner
 ) -> tuple[list[KeyRecord], dict[str, int]]:
-    before = calls(server)
+    before = command_calls(server)
     records = [record for batch in scanner.scan([0]) for record in batch]
-    after = calls(server)
+    after = command_calls(server)
     return records, {name: after[name] - before.get(name, 0) for name in after}
 
 
@@ -96,9 +88,9 @@ def test_no_pttl_where_nothing_expires(redis_server: RedisServer, tmp_path: Path
     assert len(records) == 51 and all(r.ttl_ms is None for r in records)
     assert "pttl" not in sent or sent["pttl"] == 0
     redis_server.client().pexpire("small:3", 600_000)
-    before = calls(redis_server).get("pttl", 0)
+    before = command_calls(redis_server).get("pttl", 0)
     scan = scan_instance(*target(redis_server, tmp_path))  # INFO keyspace now has expires=1
-    assert calls(redis_server)["pttl"] - before == 51
+    assert command_calls(redis_server)["pttl"] - before == 51
     assert scan.aggregates.ttl_histogram["lt_1h"].keys == 1
 
 
@@ -127,9 +119,9 @@ def test_sampled_report_is_exact_where_it_can_be_and_probes_fewer_keys(
 ) -> None:
     fill(redis_server, 3000, 5)
     full = scan_instance(*target(redis_server, tmp_path, top=5))
-    before = calls(redis_server)
+    before = command_calls(redis_server)
     sampled = scan_instance(*target(redis_server, tmp_path, top=5, sample=0.1))
-    probed = calls(redis_server)["object|idletime"] - before["object|idletime"]
+    probed = command_calls(redis_server)["object|idletime"] - before["object|idletime"]
     assert probed < 3005 * 0.2
     assert sampled.aggregates.sample_rate == 0.1
     assert sampled.aggregates.total == full.aggregates.total

@@ -47,6 +47,18 @@ def wait_for(
     raise TimeoutError(f"timed out after {timeout}s waiting for {what or condition}: {last_error}")
 
 
+def command_calls(server: RedisServer) -> dict[str, int]:
+    """Calls per command so far (INFO commandstats), subcommands named as on 7.0+.
+
+    Redis 6.2 counts ``MEMORY USAGE`` and ``OBJECT IDLETIME`` under their container command.
+    """
+    stats = server.client().info("commandstats")
+    counted = {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+    for subcommand in ("memory|usage", "object|idletime"):
+        counted.setdefault(subcommand, counted.get(subcommand.split("|")[0], 0))
+    return counted
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
