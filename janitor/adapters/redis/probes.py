@@ -100,7 +100,10 @@ def decode_probes(
 ) -> list[KeyRecord]:
     """Return the records of ``keys`` from their probe replies, vanished keys left out."""
     if len(replies) != PROBES_PER_KEY * len(keys):
-        raise ValueError(f"zip: {len(replies)} replies for {len(keys)} keys")
+        raise ValueError(
+            f"{len(replies)} probe replies do not zip with {len(keys)} keys"
+            f" ({PROBES_PER_KEY} per key)"
+        )
     step = PROBES_PER_KEY
     return decode_records(
         db,
