@@ -259,8 +259,9 @@ class KeyspaceAggregates:
             self.add_top(record)
 
     def top_keys(self) -> list[KeyRecord]:
-        """Return the largest keys seen, largest first."""
-        return [record for _, _, record in sorted(self._top, key=lambda item: (-item[0], -item[1]))]
+        """Return the largest keys seen, largest first; ties by db, then key bytes (stable runs)."""
+        ordered = sorted(self._top, key=lambda item: (-item[0], item[2].db, item[2].key))
+        return [record for _, _, record in ordered]
 
     def _add_prefix(self, prefix: bytes, size: int, keys: int = 1) -> None:
         if prefix not in self.by_prefix and len(self.by_prefix) >= self.max_prefixes:

@@ -45,6 +45,14 @@ def test_top_n_keeps_only_the_largest_in_order() -> None:
     assert aggregates.total.bytes == 5576
 
 
+def test_top_n_ties_come_out_in_key_order() -> None:
+    aggregates = KeyspaceAggregates(top_n=5)
+    for key in (b"c", b"a", b"b"):
+        aggregates.add(record(key, 64))
+    aggregates.add(record(b"z", 128))
+    assert [r.key for r in aggregates.top_keys()] == [b"z", b"a", b"b", b"c"]
+
+
 def test_prefixes_are_capped_and_overflow_goes_to_other() -> None:
     aggregates = KeyspaceAggregates(max_prefixes=2)
     for index in range(10):

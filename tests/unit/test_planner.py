@@ -83,3 +83,16 @@ def test_collector_keeps_only_the_best_candidates() -> None:
     assert keys(best) == [b"big:1", b"big:4"]
     assert {item.action for item in best} == {"archive"}
     assert collector.dropped == 3
+
+
+def test_equal_scores_come_out_in_key_order_whatever_the_scan_order() -> None:
+    # SCAN order is not stable between passes (a rehashing dict reorders it): plans must not follow
+    settings = PolicySettings(rules=[RuleSettings(name="all", match=["*"], action="delete")])
+    orders = ([b"k:2", b"k:0", b"k:1"], [b"k:1", b"k:2", b"k:0"])
+    plans = []
+    for order in orders:
+        collector = CandidateCollector(settings)
+        for key in order:
+            collector.offer(KeyRecord(0, key, "string", 100, 5, None, None))
+        plans.append(keys(make_plan(collector.candidates(), policy(goal="all"), 0, NOW).actions))
+    assert plans == [[b"k:0", b"k:1", b"k:2"]] * 2
