@@ -18,6 +18,7 @@ parent dirtied since) with the writes meanwhile (docs/domain.md §5, the dirty-p
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
 import random
@@ -276,21 +277,33 @@ def main() -> None:
         help="rdb-key-save-delay: longer saves, as on a loaded host (-N: sleep 1 µs per N keys)",
     )
     parser.add_argument("--record", type=Path, help="write samples and rows as JSON here")
-    parser.add_argument("--replay", type=Path, help="rerun the model on a recorded run")
+    parser.add_argument(
+        "--replay", type=Path, nargs="+", help="rerun the model on recorded runs (pooled summary)"
+    )
     options = parser.parse_args()
     started = time.monotonic()
     if options.replay:
-        result = json.loads(options.replay.read_text())
-        result["rows"] = replay(result)
-        for index, row in enumerate(result["rows"], 1):
-            print_row(index, row)
+        runs = []
+        for path in options.replay:
+            recorded = json.loads(path.read_text())
+            recorded["rows"] = replay(recorded)
+            print(f"{path}:")
+            for index, row in enumerate(recorded["rows"], 1):
+                print_row(index, row)
+            runs.append(recorded["rows"])
     else:
         result = run(options)
-    judged = [r for r in result["rows"] if r["saves_seen"] >= 2]
+        runs = [result["rows"]]
+    judged = [r for rows in runs for r in rows if r["saves_seen"] >= 2]
     print(f"~ estimated (fewer than two saves seen); rows with >= 2 saves seen: {len(judged)} "
           f"({time.monotonic() - started:.0f} s)")  # fmt: skip
     for column in ("predicted", "windowed", "old_rule"):
         print(summary(column, judged))
+    after_quiet = [
+        row for rows in runs for previous, row in itertools.pairwise(rows)
+        if previous["load"] == "none" and row["load"] != "none" and row["saves_seen"] >= 2
+    ]  # fmt: skip
+    print(f"busy saves right after a quiet one: {summary('predicted', after_quiet)}")
     if options.record and not options.replay:
         options.record.parent.mkdir(parents=True, exist_ok=True)
         options.record.write_text(json.dumps(result, indent=1) + "\n")

@@ -170,8 +170,10 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
     copied = base + resident * (1 - math.exp(-per_write * writes / resident))
     if base:
         reasons.append(f"{_mib(base)} copied by saves without writes")
-    similar = pooled if window is None else same_pattern(pooled, window, resident, base)
-    copied = max(copied, _floors(similar, writes, facts.info, kind, reasons))
+    floor_pool = _floor_pool(pooled, all_own + all_other, reasons)
+    if window is not None:
+        floor_pool = same_pattern(floor_pool, window, resident, base)
+    copied = max(copied, _floors(floor_pool, writes, resident, facts.info, kind, reasons))
     estimated = seen < 2
     if estimated:
         reasons.append(f"estimated: {seen} save(s) observed, fewer than two")
@@ -235,20 +237,36 @@ def _prior(points: Sequence[Point], facts: CowFacts, reasons: list[str]) -> floa
     return pages * unit
 
 
+def _floor_pool(
+    recent: Sequence[SaveObservation], every: Sequence[SaveObservation], reasons: list[str]
+) -> Sequence[SaveObservation]:
+    """The saves whose COW the prediction may not go under: the recent ones while writes go on;
+    after a quiet save, every save in the history. The recent calibration says how the writes of
+    the last busy spell landed; after a pause the next writes may land differently (other keys,
+    another pattern), so what any save under similar writes copied bounds the prediction."""
+    latest = max(every, key=lambda o: o.end_ts, default=None)
+    if latest is None or latest.write_rate is None or latest.write_rate >= QUIET_RATE:
+        return recent
+    if len(every) > len(recent):
+        reasons.append("the last save was quiet: floors from every save in the history")
+    return every
+
+
 def _floors(
     pooled: Sequence[SaveObservation],
     writes: float,
+    resident: int,
     info: Mapping[str, Any],
     kind: ForkKind,
     reasons: list[str],
 ) -> float:
-    """What a save under similar or fewer writes (at most ``SIMILAR`` x) really copied, and the
-    running child's peak."""
+    """What a save under similar or fewer writes (at most ``SIMILAR`` x) really copied, at most
+    the resident set now, and the running child's peak."""
     floor = 0.0
     lighter = [o for o in pooled if o.writes is not None and o.writes <= writes * SIMILAR]
     if lighter:
         heaviest = max(lighter, key=lambda o: o.cow_bytes)
-        floor = float(heaviest.cow_bytes)
+        floor = float(min(heaviest.cow_bytes, resident))
         reasons.append(
             f"not below {_mib(floor)}: copied by a save under {heaviest.writes or 0:.0f} writes "
             f"(expected now {writes:.0f})"

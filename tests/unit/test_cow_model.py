@@ -118,6 +118,32 @@ def test_calibrated_on_a_busy_save_and_never_below_it_at_a_similar_rate() -> Non
     assert same.bytes < faster.bytes <= RSS
 
 
+def scattered_then_sequential() -> Series:
+    """A busy save of scattered writes (200 MiB), then seven of sequential ones (60 MiB) at the
+    same rate: the scattered one is older than the recent saves the calibration uses."""
+    series = busy_history()
+    for _ in range(7):
+        series.save(6, 5_000, 60 * MIB)
+        series.idle(10, 5_000)
+    return series
+
+
+def test_while_writes_go_on_the_recent_saves_set_the_prediction() -> None:
+    series = scattered_then_sequential()
+    prediction = predict_cow(series.samples, series.facts(5_000))
+    assert 60 * MIB <= prediction.bytes <= 1.1 * 60 * MIB
+
+
+def test_after_a_quiet_save_no_save_under_similar_writes_is_forgotten() -> None:
+    series = scattered_then_sequential()
+    series.save(6, 0, int(0.6 * MIB))
+    series.idle(10, 5_000)
+    prediction = predict_cow(series.samples, series.facts(5_000))
+    assert prediction.bytes >= 200 * MIB
+    assert any("every save in the history" in reason for reason in prediction.reasons)
+    assert any("not below 200.0 MiB" in reason for reason in prediction.reasons)
+
+
 def test_the_running_child_peak_is_a_floor() -> None:
     series = busy_history()
     info = {"rdb_bgsave_in_progress": 1, "current_cow_peak": 500 * MIB, "current_cow_size": 1}
