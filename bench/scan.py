@@ -14,7 +14,7 @@ round, alternating, ``--rounds`` times:
 - ``redis-janitor run --dry-run`` with one size rule (``--min-size 100KiB``) at the defaults
   and at full speed (size first, the rest only for big keys);
 - the janitor's full-speed report and both runs over the unix socket too;
-- with ``--baseline DIR`` (a checkout of an older janitor), its full-speed report too.
+- with ``--baseline DIR`` (a checkout of an older janitor), its full-speed report and run too.
 
 Prints per mode the median wall time (end to end, start-up included), keys/s, the ratio to
 the fastest redis-cli configuration and to Debian's default one (per round, then the median),
@@ -34,7 +34,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from support import CLI, UNTHROTTLED, ChildRun, bench_server, populate, run_child
+from support import CLI, UNTHROTTLED, ChildRun, bench_server, compile_package, populate, run_child
 
 FULL = {**UNTHROTTLED, "JANITOR_SCAN__MAX_BATCH_SERVER_TIME": "0", "JANITOR_SCAN__NICE": "0"}
 RUN = ["run", "--dry-run", "--format", "json", "--goal", "all"]
@@ -76,9 +76,20 @@ def modes(
         table["redis-cli 7.4 --memkeys --count 1000 (TCP)"] = ([*tuned, "-p", str(port)], {})
         table["redis-cli 7.4 --memkeys --count 1000 (unix socket)"] = ([*tuned, "-s", socket], {})
     if baseline is not None:
-        old = [sys.executable, "-m", "janitor", "report", "--url", url, "--format", "json"]
-        # An older janitor knows neither the batch bound nor nice (and rejects unknown settings).
-        table["baseline report, full speed"] = (old, {**env, **UNTHROTTLED, "PYTHONPATH": baseline})
+        compile_package(Path(baseline) / "janitor")
+        python = [sys.executable, "-m", "janitor"]
+        settings = (Path(baseline) / "janitor" / "config" / "settings.py").read_text()
+        # An older janitor may know neither the batch bound nor nice (and rejects unknown settings).
+        full = FULL if "max_batch_server_time" in settings else UNTHROTTLED
+        old_env = {**env, **full, "PYTHONPATH": baseline}
+        table["baseline report, full speed"] = (
+            [*python, "report", "--url", url, "--format", "json"],
+            old_env,
+        )
+        table["baseline run --dry-run, full speed"] = (
+            [*python, *RUN, "--url", url, *RULE],
+            old_env,
+        )
     return table
 
 

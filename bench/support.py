@@ -6,6 +6,7 @@ stops it at the end.
 
 from __future__ import annotations
 
+import compileall
 import os
 import resource
 import signal
@@ -29,12 +30,24 @@ UNTHROTTLED = {"JANITOR_SCAN__MAX_SERVER_CPU": "1"}
 BIG_KEYS_PER_KIND = 200
 
 
+def compile_package(package: Path = ROOT / "janitor") -> None:
+    """Write the bytecode of ``package`` as an installed package has it.
+
+    ``pip install`` (and a distribution's package) compile at install time; an editable
+    checkout under ``PYTHONDONTWRITEBYTECODE=1`` (set on the development machines) recompiles
+    every module at every start instead, which added ~0.1 s to each janitor run here: a tenth
+    of a full-speed scan of 1M keys, and no part of what a deployment pays.
+    """
+    compileall.compile_dir(package, quiet=1)
+
+
 @contextmanager
 def bench_server() -> Iterator[RedisServer]:
     """A throwaway redis-server with DEBUG enabled (for DEBUG POPULATE), on a loopback port
     and on the unix socket ``socket_path`` too."""
     # A benchmark stopped with SIGTERM still stops its server (the ``finally`` below runs).
     signal.signal(signal.SIGTERM, lambda _signal, _frame: sys.exit(143))
+    compile_package()
     with tempfile.TemporaryDirectory(prefix="janitor-bench-") as workdir:
         config = {
             "enable-debug-command": "yes",
