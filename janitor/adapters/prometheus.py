@@ -14,13 +14,16 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from prometheus_client import CollectorRegistry, generate_latest, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.parser import text_string_to_metric_families
+from typing import TYPE_CHECKING
 
 from janitor.adapters.files.durable import replace_atomically
 from janitor.core.errors import JanitorError
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
+# prometheus_client is imported where metrics are made, not here: a run that writes no metrics
+# (the usual one-shot) does not pay for importing it at start-up.
 
 PREFIX = "redis_janitor_"
 LAST_SUCCESS = PREFIX + "last_success_timestamp_seconds"
@@ -92,6 +95,8 @@ class MetricsStore:
         self._last_success: dict[str, float] = {}
         self._identity: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
+        from prometheus_client import CollectorRegistry
+
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -114,6 +119,8 @@ class MetricsStore:
 
     def collect(self) -> Iterator[Metric]:
         """Yield one gauge family per metric (prometheus-client collector protocol)."""
+        from prometheus_client.core import GaugeMetricFamily
+
         with self._lock:
             latest = sorted(self._latest.values(), key=lambda result: result.instance)
             last_success = sorted(self._last_success.items())
@@ -150,6 +157,8 @@ class MetricsStore:
 
     def exposition(self) -> bytes:
         """The metrics in the Prometheus text format."""
+        from prometheus_client import generate_latest
+
         return generate_latest(self.registry)
 
 
@@ -160,6 +169,8 @@ def read_last_success(path: Path) -> dict[str, float]:
 
 def _last_success(path: Path) -> dict[str, tuple[float, str, str]]:
     """``instance → (last success time, role, shard)`` from an existing textfile."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     try:
         text = path.read_text(encoding="utf-8")
         families = list(text_string_to_metric_families(text))
@@ -202,6 +213,8 @@ def publish_textfile(
 
 def serve_http(listen: str, store: MetricsStore) -> None:
     """Serve ``store`` on ``http://HOST:PORT/metrics`` from a daemon thread."""
+    from prometheus_client import start_http_server
+
     host, _, port = listen.rpartition(":")
     try:
         start_http_server(int(port), addr=host.strip("[]"), registry=store.registry)

@@ -1,4 +1,5 @@
-"""Console-script entry point: every command registered, failures mapped onto exit codes.
+"""Console-script entry point: the command run (its module imported on demand, see
+``janitor.cli.group.LazyGroup``), failures mapped onto exit codes.
 
 Under ``--format json`` every failure, click's usage errors included, prints exactly one JSON
 document ``{"error": {"code", "message", ...}, "exit_code"}`` on stdout; the message also goes
@@ -13,11 +14,6 @@ import sys
 import click
 import redis
 
-import janitor.cli.history
-import janitor.cli.inspect
-import janitor.cli.rescue
-import janitor.cli.run
-import janitor.cli.serve  # noqa: F401  (importing a command module registers its commands)
 from janitor.adapters.redis.connection import translate_redis_error
 from janitor.cli.group import cli, requested_format
 from janitor.cli.output import StdoutClosed, failure_document, print_error, print_failure
