@@ -70,18 +70,23 @@ class Sample:
 
 
 def variant(spec: str, report: list[str], env: dict[str, str]) -> Mode:
-    """``budget:bound[:nice]`` (e.g. ``0.3:100us`` or ``0.2:50us:10``): a report with those
-    settings (``scan.nice`` at its default unless a third field is given)."""
-    budget, bound, *niceness = spec.split(":")
+    """``budget:bound[:nice[:batch]]`` (e.g. ``0.3:100us``, ``0.2:50us:10`` or
+    ``0.4:25us:10:batch``): a report with those settings (``scan.nice`` at its default unless a
+    third field is given; ``batch`` runs it under ``chrt --batch 0``, SCHED_BATCH)."""
+    budget, bound, *rest = spec.split(":")
     overrides = {
         "JANITOR_SCAN__MAX_SERVER_CPU": budget,
         "JANITOR_SCAN__MAX_BATCH_SERVER_TIME": bound,
     }
     name = f"janitor report {budget} / {bound}"
-    if niceness:
-        overrides["JANITOR_SCAN__NICE"] = niceness[0]
-        name += f" / nice {niceness[0]}"
-    return Mode(name, report, {**env, **overrides})
+    if rest and rest[0]:
+        overrides["JANITOR_SCAN__NICE"] = rest[0]
+        name += f" / nice {rest[0]}"
+    command = report
+    if rest[1:] == ["batch"]:
+        command = ["chrt", "--batch", "0", *report]
+        name += " / SCHED_BATCH"
+    return Mode(name, command, {**env, **overrides})
 
 
 def modes(url: str, port: int, state: str, variants: list[str]) -> list[Mode]:
@@ -170,7 +175,8 @@ def main() -> None:
         "--variant",
         action="append",
         default=[],
-        help="extra report mode max_server_cpu:max_batch_server_time[:nice], e.g. 0.3:50us:0",
+        help="extra report mode max_server_cpu:max_batch_server_time[:nice[:batch]], e.g."
+        " 0.3:50us:0 or 0.4:25us::batch (SCHED_BATCH)",
     )
     parser.add_argument(
         "--only",

@@ -8,9 +8,9 @@ scan still gets every idle cycle.
 
 Linux keeps a niceness per thread, so ``lowered_priority`` lowers the calling thread only and
 restores it afterwards. Raising the priority back needs CAP_SYS_NICE (or an RLIMIT_NICE that
-allows it); without it the thread keeps the lower priority, which is harmless (the systemd
-units run the janitor at ``Nice=10`` anyway). A platform without per-thread niceness leaves
-it alone.
+allows it); without it the thread keeps the lower priority, which is harmless (what runs on
+it afterwards is the janitor's own work). A platform without per-thread niceness leaves it
+alone.
 """
 
 from __future__ import annotations
