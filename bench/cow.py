@@ -304,6 +304,13 @@ def main() -> None:
         if previous["load"] == "none" and row["load"] != "none" and row["saves_seen"] >= 2
     ]  # fmt: skip
     print(f"busy saves right after a quiet one: {summary('predicted', after_quiet)}")
+    one_pattern = [
+        row for rows in runs for row in itertools.takewhile(
+            lambda r: r["pattern"] != "sequential", rows
+        ) if row["saves_seen"] >= 2
+    ]  # fmt: skip
+    print(f"one key pattern (each run up to its first sequential-key save): "
+          f"{summary('predicted', one_pattern)}")  # fmt: skip
     if options.record and not options.replay:
         options.record.parent.mkdir(parents=True, exist_ok=True)
         options.record.write_text(json.dumps(result, indent=1) + "\n")
