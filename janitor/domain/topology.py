@@ -145,6 +145,13 @@ def _as_map(value: Any) -> dict[str, Any]:
     return {_text(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)}
 
 
+SHARD_FAILED = frozenset({"fail", "failed"})
+"""``CLUSTER SHARDS`` health values of a node that is down. ``loading`` is not one of them: a node
+says it of a replica whose replication offset it has not heard of yet (0), which is also every
+replica's state in another node's view for a moment after it joins or resyncs; such a replica is
+scanned, and one that really is loading answers ``-LOADING`` for itself."""
+
+
 def parse_cluster_shards(reply: Sequence[Any]) -> list[ClusterNode]:
     """Parse a ``CLUSTER SHARDS`` reply (7.0+) into nodes; replicas carry their shard's slots."""
     nodes = []
@@ -168,7 +175,7 @@ def parse_cluster_shards(reply: Sequence[Any]) -> list[ClusterNode]:
                     role=role,
                     primary_id=None if role == "primary" else primary_id,
                     slots=ranges,
-                    healthy=_text(member.get("health", "online")) == "online",
+                    healthy=_text(member.get("health", "online")) not in SHARD_FAILED,
                     tls_port=int(tls) if tls is not None else None,
                 )
             )

@@ -53,14 +53,18 @@ def test_cluster_shards_reply() -> None:
                 [b"id", b"aaa", b"port", 7000, b"ip", b"127.0.0.1", b"endpoint", b"127.0.0.1",
                  b"role", b"master", b"replication-offset", 10, b"health", b"online"],
                 [b"id", b"bbb", b"port", 7003, b"ip", b"127.0.0.1", b"endpoint", b"127.0.0.1",
-                 b"role", b"replica", b"replication-offset", 10, b"health", b"loading"],
+                 b"role", b"replica", b"replication-offset", 0, b"health", b"loading"],
+                [b"id", b"ccc", b"port", 7006, b"ip", b"127.0.0.1", b"endpoint", b"127.0.0.1",
+                 b"role", b"replica", b"replication-offset", 10, b"health", b"fail"],
             ],
         ],
     ]  # fmt: skip
-    primary, replica = parse_cluster_shards(reply)
+    primary, replica, failed = parse_cluster_shards(reply)
     assert (primary.role, primary.port, primary.slots) == ("primary", 7000, ((0, 5460),))
-    assert (replica.role, replica.primary_id, replica.healthy) == ("replica", "aaa", False)
+    # "loading" is also a replica whose offset this node has not heard of yet: still scanned
+    assert (replica.role, replica.primary_id, replica.healthy) == ("replica", "aaa", True)
     assert replica.shard_id == "aaa"
+    assert failed.healthy is False
 
 
 def test_replication_role() -> None:
