@@ -130,16 +130,18 @@ class CandidateCollector:
             self.dropped += 1
 
     def candidates(self) -> list[PlannedAction]:
-        """The kept candidates, best score first; ties by db, then key bytes.
+        """The kept candidates in ``plan_order``."""
+        return sorted((entry[2] for entry in self._heap), key=plan_order)
 
-        Ties are common (keys planted or written together have the same size and idle time) and
-        scan order is not stable between passes (a server rehashing its dict reorders SCAN), so
-        the order breaks them by name: the same data gives the same plan every time.
-        """
-        ordered = sorted(
-            self._heap, key=lambda entry: (-entry[0], entry[2].record.db, entry[2].record.key)
-        )
-        return [entry[2] for entry in ordered]
+
+def plan_order(item: PlannedAction) -> tuple[float, int, bytes]:
+    """Sort key of candidates: best score first; ties by db, then key bytes.
+
+    Ties are common (keys planted or written together have the same size and idle time) and
+    scan order is not stable between passes (a server rehashing its dict reorders SCAN), so the
+    order breaks them by name: the same data gives the same plan every time.
+    """
+    return (-item.score, item.record.db, item.record.key)
 
 
 def make_plan(
@@ -151,7 +153,7 @@ def make_plan(
 ) -> Plan:
     """Return the plan for ``candidates`` (any order) under ``policy`` at time ``now``."""
     goal = goal or policy.goal
-    ordered = sorted(candidates, key=lambda item: (-item.score, item.record.db, item.record.key))
+    ordered = sorted(candidates, key=plan_order)
     target = 0
     if goal == "headroom" and need_to_free_bytes > 0:
         target = need_to_free_bytes + policy.headroom_margin_bytes
