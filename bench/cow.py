@@ -33,7 +33,7 @@ from support import bench_server  # type: ignore[import-not-found]
 from janitor.adapters.host.memory import PAGE_SIZE, ProcReader
 from janitor.adapters.redis.info import read_disable_thp
 from janitor.domain.cow_model import CowFacts, predict_cow
-from janitor.domain.history import INFO_FIELDS
+from janitor.domain.history import INFO_FIELDS, select_info
 from tests.support.cow_replay import replay, with_window
 from tests.support.redis_server import RedisServer, wait_for
 
@@ -84,7 +84,7 @@ def sample(server: RedisServer) -> dict[str, Any]:
         "source": "bench",
         "used_memory": info["used_memory"],
         "rss": info["used_memory_rss"],
-        "info": {name: info[name] for name in SAMPLED if name in info},
+        "info": {**select_info(info), **{name: info[name] for name in SAMPLED if name in info}},
     }
 
 

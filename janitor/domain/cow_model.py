@@ -25,6 +25,7 @@ from typing import Any
 
 from janitor.domain import cow_series as series
 from janitor.domain.cow_duration import QUIET_RATE, next_seconds
+from janitor.domain.cow_prior import WritePools, write_pools
 from janitor.domain.cow_series import AOF, RDB, ForkKind, Point, SaveObservation
 from janitor.domain.cow_window import (
     SIMILAR,
@@ -33,9 +34,9 @@ from janitor.domain.cow_window import (
     unsaturated,
     used_window,
 )
+from janitor.domain.server import parse_keyspace
 
 HUGE_PAGE = 2 << 20
-PRIOR_PAGES_PER_WRITE = 3.0
 RATE_WINDOW_SECONDS = 5.0
 RECENT_SAVES = 6
 
@@ -155,19 +156,19 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
     base = _base(pooled)
     busy = [o for o in pooled if (o.writes or 0) > 0 and o.cow_bytes > base]
     window = used_window(facts.dirty, facts.dirty_note, rate, resident, seconds, reasons)
-    if window is not None:
-        per_write, source = window, "dirty_pages"
-    elif busy:
-        per_write = _interpolated(busy, writes, resident, base)
-        source = "history"
-        reasons.append(
-            f"{per_write:.0f} B copied per write, calibrated on {len(busy)} save(s) under "
-            "writes; saturating at RSS"
-        )
+    if window is not None or busy:
+        if window is not None:
+            per_write, source = window, "dirty_pages"
+        else:
+            per_write, source = _interpolated(busy, writes, resident, base), "history"
+            reasons.append(
+                f"{per_write:.0f} B copied per write, calibrated on {len(busy)} save(s) under "
+                "writes; saturating at RSS"
+            )
+        copied = base + resident * (1 - math.exp(-per_write * writes / resident))
     else:
-        per_write = _prior(points, facts, reasons)
         source = "prior"
-    copied = base + resident * (1 - math.exp(-per_write * writes / resident))
+        copied = base + _prior(points, facts, resident, reasons).copied(writes)
     if base:
         reasons.append(f"{_mib(base)} copied by saves without writes")
     floor_pool = _floor_pool(pooled, all_own + all_other, reasons)
@@ -217,24 +218,34 @@ def _interpolated(
     return known[-1][1]
 
 
-def _prior(points: Sequence[Point], facts: CowFacts, reasons: list[str]) -> float:
-    """Bytes per write with no busy save seen: 3 pages (+ payload pages), huge pages if THP."""
-    pages = PRIOR_PAGES_PER_WRITE
+def _prior(
+    points: Sequence[Point], facts: CowFacts, resident: int, reasons: list[str]
+) -> WritePools:
+    """Where writes land with no busy save seen: a key index and the data (see
+    ``janitor.domain.cow_prior``), payload pages beyond one per write, huge pages under THP."""
     last, first = points[-1], points[0]
     commands = (last.number("total_commands_processed") or 0) - (
         first.number("total_commands_processed") or 0
     )
     net = (last.number("total_net_input_bytes") or 0) - (first.number("total_net_input_bytes") or 0)
+    payload = 0.0
     if commands > 0 and net > 0:
-        pages += max(0.0, net / commands - facts.page_size) / facts.page_size
+        payload = max(0.0, net / commands - facts.page_size) / facts.page_size
     unit = HUGE_PAGE if facts.huge_pages else facts.page_size
-    reasons.append(
-        f"no save under writes observed yet: prior of {pages:.1f} pages of {unit} B per write"
-    )
+    pools = write_pools(resident, _keys(facts.info), unit, payload)
+    reasons.append(pools.describe())
     if facts.huge_pages:
         why = "disable-thp no" if facts.disable_thp is False else "disable-thp unknown"
         reasons.append(f"transparent huge pages: THP always and {why}")
-    return pages * unit
+    return pools
+
+
+def _keys(info: Mapping[str, Any]) -> int | None:
+    """Keys in all DBs: the history's ``keys``, else INFO keyspace's ``dbN`` lines."""
+    recorded = _int(info, "keys")
+    if recorded is not None:
+        return recorded
+    return sum(parse_keyspace(info).values()) or None
 
 
 def _floor_pool(
@@ -299,8 +310,8 @@ def _fallback(
         RDB, Point(facts.ts, info)
     )
     if rate and seconds and facts.rss_bytes > 0 and source == "last_cow":
-        per_write = _prior([Point(facts.ts, info)], facts, reasons)
-        prior = facts.rss_bytes * (1 - math.exp(-per_write * rate * seconds / facts.rss_bytes))
+        pools = _prior([Point(facts.ts, info)], facts, facts.rss_bytes, reasons)
+        prior = pools.copied(rate * seconds)
         if prior > copied:
             copied, source = prior, "prior"
             reasons.append(f"writes now, over a {seconds:.0f} s save: at least {_mib(prior)}")

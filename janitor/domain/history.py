@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from janitor.domain.server import parse_keyspace
+
 SOURCES = ("run", "serve", "headroom", "report")
 INFO_FIELDS = (
     "rdb_changes_since_last_save",
@@ -93,7 +95,8 @@ class Sample:
 
 
 def select_info(info: Mapping[str, Any]) -> dict[str, int | float | str]:
-    """Keep the raw INFO fields a sample records (missing or non-scalar ones left out)."""
+    """Keep the raw INFO fields a sample records (missing or non-scalar ones left out), and
+    ``keys``: the keys of all DBs when INFO has its keyspace section."""
     chosen: dict[str, int | float | str] = {}
     for name in INFO_FIELDS:
         value = info.get(name)
@@ -101,6 +104,9 @@ def select_info(info: Mapping[str, Any]) -> dict[str, int | float | str]:
             continue
         if isinstance(value, int | str) or (isinstance(value, float) and math.isfinite(value)):
             chosen[name] = value
+    keyspace = parse_keyspace(info)
+    if keyspace and "keys" not in chosen:
+        chosen["keys"] = sum(keyspace.values())
     return chosen
 
 

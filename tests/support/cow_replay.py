@@ -19,12 +19,14 @@ def with_window(facts: CowFacts, window: dict[str, Any] | None) -> CowFacts:
 
 def replay(record: dict[str, Any]) -> list[dict[str, Any]]:
     """Each recorded save with the model's prediction from the samples taken before it, and the
-    prediction given the save's real duration (``hindsight``)."""
+    prediction given the save's real duration (``hindsight``). Runs recorded before the history
+    kept the key count (``keys``) get the bench's own (``meta.keys``: it only overwrites keys)."""
     meta, rows = record["meta"], []
     for row in record["rows"]:
         samples = [s for s in record["samples"] if s["ts"] < row["ts"]]
+        info = {"keys": meta["keys"], **row["facts"]["info"]}
         facts = CowFacts(
-            info=row["facts"]["info"], ts=row["ts"], rss_bytes=row["facts"]["rss"],
+            info=info, ts=row["ts"], rss_bytes=row["facts"]["rss"],
             page_size=meta["page_size"], thp_enabled=meta["thp_enabled"],
             disable_thp=meta["disable_thp"],
         )  # fmt: skip

@@ -68,9 +68,17 @@ def test_busy_saves_after_quiet_ones_are_not_predicted_as_quiet(record: dict[str
     assert after_quiet
     for quiet, row in after_quiet:
         assert row["predicted"] > 50 * quiet["measured"]
+
+
+def test_the_prior_with_the_real_duration_is_within_fifteen_percent(record: dict[str, Any]) -> None:
+    """The first busy save comes after quiet ones only: the prior (a key index and the data, each
+    saturating) sets it. Given how long the save really ran, it is within 15 % on every run (a
+    single pool at RSS with 3 pages per write was 43-52 % over on the longer saves)."""
+    rows = replay(record)
     first_busy = next(r for r in rows if r["load"] != "none")
     assert first_busy["source"] == "prior"
-    assert first_busy["predicted"] >= first_busy["measured"]
+    assert any("key index" in reason for reason in first_busy["reasons"])
+    assert abs(error(first_busy["hindsight"], first_busy["measured"])) <= 0.15, first_busy
 
 
 def test_with_the_real_duration_busy_saves_are_within_a_quarter(record: dict[str, Any]) -> None:

@@ -37,6 +37,12 @@ def test_sample_round_trips_with_info_fields() -> None:
     }
 
 
+def test_the_key_count_of_all_dbs_is_kept_for_the_cow_prior() -> None:
+    info = select_info({"db0": {"keys": 10, "expires": 1}, "db3": {"keys": 5}, "aof_enabled": 0})
+    assert info == {"aof_enabled": 0, "keys": 15}
+    assert "keys" not in select_info({"aof_enabled": 0})
+
+
 def test_read_since_and_missing_file(tmp_path: Path) -> None:
     history = HistoryFile(tmp_path / "h.jsonl", 1 << 20)
     assert history.read().samples == []
