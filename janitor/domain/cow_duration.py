@@ -14,6 +14,8 @@ from janitor.domain.cow_series import SaveObservation
 
 QUIET_RATE = 1.0
 RECENT_RUNS = 6
+RESOLUTION_SECONDS = 1.0
+"""INFO's durations are differences of whole-second clocks: a reported 2 s ran 1 to 3 s."""
 
 
 def next_seconds(saves: Sequence[SaveObservation], rate: float | None) -> float | None:
@@ -27,9 +29,20 @@ def next_seconds(saves: Sequence[SaveObservation], rate: float | None) -> float 
     if rate is None or line is None:
         return sum(s.seconds for s in recent) / len(recent)
     last = recent[-1]
-    expected_last = line(last.write_rate or 0.0)
-    ratio = last.seconds / expected_last if expected_last > 0 else 1.0
-    return line(rate) * (ratio if ratio >= 1 else math.sqrt(ratio))
+    return line(rate) * slowdown(last.seconds, line(last.write_rate or 0.0))
+
+
+def slowdown(seconds: float, expected: float) -> float:
+    """How much slower than expected the last run was, beyond INFO's whole-second resolution (a
+    run reported 3 s against 2 s expected may be no slower at all); a faster run counts by the
+    square root only."""
+    if expected <= 0:
+        return 1.0
+    if seconds > expected + RESOLUTION_SECONDS:
+        return (seconds - RESOLUTION_SECONDS) / expected
+    if seconds < expected - RESOLUTION_SECONDS:
+        return math.sqrt((seconds + RESOLUTION_SECONDS) / expected)
+    return 1.0
 
 
 def duration_line(saves: Sequence[SaveObservation]) -> Callable[[float], float] | None:
@@ -47,5 +60,7 @@ def duration_line(saves: Sequence[SaveObservation]) -> Callable[[float], float] 
             (x - x_mean) * (s.seconds - y_mean) for x, s in zip(xs, rated, strict=True)
         )
         slope = max(0.0, covariance / spread)
+        if slope * (max(xs) - min(xs)) <= RESOLUTION_SECONDS:
+            slope = 0.0  # within INFO's whole seconds: no evidence that writes slow the run
     shortest = min(s.seconds for s in rated)
     return lambda rate: max(shortest, y_mean + slope * (rate - x_mean))
