@@ -21,6 +21,7 @@ import argparse
 import itertools
 import json
 import multiprocessing
+import os
 import random
 import threading
 import time
@@ -43,7 +44,8 @@ SAMPLED = (*INFO_FIELDS, "rdb_last_save_time", "connected_slaves", "used_memory_
 WINDOW_SECONDS = 2.0
 """The emulated dirty-page window: the child's Private_Dirty this long after the fork."""
 RATES = {"none": 0, "moderate": 5_000, "heavy": 20_000}
-PLAN = [
+PLANS: dict[str, list[tuple[str, str, int]]] = {}
+PLANS["overwrites"] = PLAN = [
     ("none", "-", 2),
     ("moderate", "random", 2),
     ("heavy", "random", 2),
@@ -54,10 +56,20 @@ PLAN = [
     ("none", "-", 1),
     ("moderate", "random", 1),
 ]
+PLANS["inserts"] = [
+    ("none", "-", 2),
+    ("moderate", "new", 2),
+    ("heavy", "new", 2),
+    ("none", "-", 1),
+    ("heavy", "random", 1),
+    ("heavy", "new", 1),
+]
+"""New keys (``new``) land in memory allocated after the fork, which the child never shares."""
 
 
 def writer(port: int, rate: int, keys: int, pattern: str, value_bytes: int, stop: Any) -> None:
-    """Overwrite existing keys (``key:N``) at ``rate`` per second until ``stop`` is set."""
+    """Overwrite existing keys (``key:N``; ``pattern`` random or sequential) or add new ones
+    (``new``) at ``rate`` per second until ``stop`` is set."""
     import redis
 
     client = redis.Redis(port=port)
@@ -66,6 +78,10 @@ def writer(port: int, rate: int, keys: int, pattern: str, value_bytes: int, stop
     while not stop.is_set():
         pipe = client.pipeline(transaction=False)
         for _ in range(batch):
+            if pattern == "new":
+                cursor += 1
+                pipe.set(b"new:%d:%d" % (os.getpid(), cursor), value)
+                continue
             cursor = (cursor + 1) % keys if pattern == "sequential" else random.randrange(keys)
             pipe.set(b"key:%d" % cursor, value)
         pipe.execute()
@@ -177,7 +193,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         disable_thp = read_disable_thp(client)
         sampler = Sampler(server, options.interval)
         sampler.start()
-        for load, pattern, saves in PLAN:
+        for load, pattern, saves in PLANS[options.plan]:
             stop = multiprocessing.Event()
             process = None
             if RATES[load]:
@@ -217,7 +233,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             "keys": options.keys, "value_bytes": options.value_bytes,
             "redis_version": client.info("server")["redis_version"], "thp_enabled": thp,
             "disable_thp": disable_thp, "page_size": PAGE_SIZE, "interval": options.interval,
-            "save_delay": options.save_delay,
+            "save_delay": options.save_delay, "plan": options.plan,
         }  # fmt: skip
     return {"meta": meta, "samples": sampler.snapshot(), "rows": rows}
 
@@ -275,6 +291,9 @@ def main() -> None:
         type=int,
         default=0,
         help="rdb-key-save-delay: longer saves, as on a loaded host (-N: sleep 1 µs per N keys)",
+    )
+    parser.add_argument(
+        "--plan", choices=sorted(PLANS), default="overwrites", help="which loads, in what order"
     )
     parser.add_argument("--record", type=Path, help="write samples and rows as JSON here")
     parser.add_argument(

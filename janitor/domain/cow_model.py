@@ -25,7 +25,7 @@ from typing import Any
 
 from janitor.domain import cow_series as series
 from janitor.domain.cow_duration import QUIET_RATE, next_seconds
-from janitor.domain.cow_prior import WritePools, write_pools
+from janitor.domain.cow_prior import WritePools, inserts_copied, write_pools
 from janitor.domain.cow_series import AOF, RDB, ForkKind, Point, SaveObservation
 from janitor.domain.cow_window import (
     SIMILAR,
@@ -34,11 +34,14 @@ from janitor.domain.cow_window import (
     unsaturated,
     used_window,
 )
-from janitor.domain.server import parse_keyspace
 
 HUGE_PAGE = 2 << 20
 RATE_WINDOW_SECONDS = 5.0
 RECENT_SAVES = 6
+OVERWRITE_SHARE = 0.25
+COUNTER_NOISE = 0.02
+"""Writes and new keys counted by different counters agree to about this share of the writes."""
+"""A save calibrates bytes per overwrite when at least this share of its writes overwrote keys."""
 
 
 @dataclass(frozen=True)
@@ -153,28 +156,45 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
         f"(from {len(runs[-6:])} recent {runs[0].kind} run(s))"
     )
     writes = rate * seconds
+    keys = series.keys_of(points[-1])
+    inserting = min(rate, series.recent_insert_rate(points, RATE_WINDOW_SECONDS) or 0)
+    if rate - inserting < COUNTER_NOISE * rate:
+        inserting = rate  # two counters sampled apart: a few writes per hundred is their noise
+    overwrites = (rate - inserting) * seconds
     base = _base(pooled)
-    busy = [o for o in pooled if (o.writes or 0) > 0 and o.cow_bytes > base]
+    unit = HUGE_PAGE if facts.huge_pages else facts.page_size
+    new_keys = inserts_copied(keys, inserting * seconds, unit)
+    if inserting >= QUIET_RATE:
+        reasons.append(
+            f"{inserting:.0f} of them new keys/s (the key count grows): they copy only the key "
+            f"table's buckets, {_mib(new_keys)}"
+        )
+    busy = [
+        o for o in pooled
+        if (o.overwrites or 0) >= OVERWRITE_SHARE * (o.writes or 0) > 0
+        and _overwrite_copied(o, base, keys, unit) > 0
+    ]  # fmt: skip
     window = used_window(facts.dirty, facts.dirty_note, rate, resident, seconds, reasons)
-    if window is not None or busy:
-        if window is not None:
-            per_write, source = window, "dirty_pages"
-        else:
-            per_write, source = _interpolated(busy, writes, resident, base), "history"
-            reasons.append(
-                f"{per_write:.0f} B copied per write, calibrated on {len(busy)} save(s) under "
-                "writes; saturating at RSS"
-            )
-        copied = base + resident * (1 - math.exp(-per_write * writes / resident))
+    if window is not None:
+        source = "dirty_pages"
+        copied = base + resident * (1 - math.exp(-window * writes / resident))
+    elif busy:
+        per_write, source = _interpolated(busy, overwrites, resident, base, keys, unit), "history"
+        reasons.append(
+            f"{per_write:.0f} B copied per write to an existing key, calibrated on {len(busy)} "
+            "save(s) under such writes; saturating at RSS"
+        )
+        copied = base + new_keys + resident * (1 - math.exp(-per_write * overwrites / resident))
     else:
         source = "prior"
-        copied = base + _prior(points, facts, resident, reasons).copied(writes)
+        copied = base + new_keys + _prior(points, facts, resident, reasons).copied(overwrites)
     if base:
         reasons.append(f"{_mib(base)} copied by saves without writes")
     floor_pool = _floor_pool(pooled, all_own + all_other, reasons)
     if window is not None:
         floor_pool = same_pattern(floor_pool, window, resident, base)
-    copied = max(copied, _floors(floor_pool, writes, resident, facts.info, kind, reasons))
+    floor = _floors(floor_pool, writes, overwrites, resident, facts.info, kind, reasons)
+    copied = max(copied, floor)
     estimated = seen < 2
     if estimated:
         reasons.append(f"estimated: {seen} save(s) observed, fewer than two")
@@ -198,16 +218,31 @@ def _base(saves: Sequence[SaveObservation]) -> float:
     return float(quiet[len(quiet) // 2]) if quiet else 0.0
 
 
-def _per_write(save: SaveObservation, resident: int, base: float) -> float:
-    return unsaturated(save.cow_bytes - base, save.writes or 1.0, resident)
+def _overwrite_copied(save: SaveObservation, base: float, keys: int | None, unit: int) -> float:
+    """What a save copied beyond its quiet base and its new keys' buckets."""
+    return save.cow_bytes - base - inserts_copied(keys, save.inserts, unit)
+
+
+def _per_write(
+    save: SaveObservation, resident: int, base: float, keys: int | None, unit: int
+) -> float:
+    copied = _overwrite_copied(save, base, keys, unit)
+    return unsaturated(copied, save.overwrites or 1.0, resident)
 
 
 def _interpolated(
-    busy: Sequence[SaveObservation], writes: float, resident: int, base: float
+    busy: Sequence[SaveObservation],
+    overwrites: float,
+    resident: int,
+    base: float,
+    keys: int | None,
+    unit: int,
 ) -> float:
-    """Bytes per write at ``writes``: interpolated (log of writes) between observed saves."""
-    known = sorted((math.log(s.writes or 1.0), _per_write(s, resident, base)) for s in busy)
-    here = math.log(max(writes, 1.0))
+    """Bytes per overwrite at ``overwrites``: interpolated (log scale) between observed saves."""
+    known = sorted(
+        (math.log(s.overwrites or 1.0), _per_write(s, resident, base, keys, unit)) for s in busy
+    )
+    here = math.log(max(overwrites, 1.0))
     if here <= known[0][0]:
         return known[0][1]
     if here >= known[-1][0]:
@@ -232,20 +267,12 @@ def _prior(
     if commands > 0 and net > 0:
         payload = max(0.0, net / commands - facts.page_size) / facts.page_size
     unit = HUGE_PAGE if facts.huge_pages else facts.page_size
-    pools = write_pools(resident, _keys(facts.info), unit, payload)
+    pools = write_pools(resident, series.keys_of(last), unit, payload)
     reasons.append(pools.describe())
     if facts.huge_pages:
         why = "disable-thp no" if facts.disable_thp is False else "disable-thp unknown"
         reasons.append(f"transparent huge pages: THP always and {why}")
     return pools
-
-
-def _keys(info: Mapping[str, Any]) -> int | None:
-    """Keys in all DBs: the history's ``keys``, else INFO keyspace's ``dbN`` lines."""
-    recorded = _int(info, "keys")
-    if recorded is not None:
-        return recorded
-    return sum(parse_keyspace(info).values()) or None
 
 
 def _floor_pool(
@@ -266,15 +293,21 @@ def _floor_pool(
 def _floors(
     pooled: Sequence[SaveObservation],
     writes: float,
+    overwrites: float,
     resident: int,
     info: Mapping[str, Any],
     kind: ForkKind,
     reasons: list[str],
 ) -> float:
-    """What a save under similar or fewer writes (at most ``SIMILAR`` x) really copied, at most
-    the resident set now, and the running child's peak."""
+    """What a save under similar or fewer writes (at most ``SIMILAR`` x, and as few writes to
+    existing keys, give or take a tenth of the writes) really copied, at most the resident set
+    now, and the running child's peak."""
     floor = 0.0
-    lighter = [o for o in pooled if o.writes is not None and o.writes <= writes * SIMILAR]
+    lighter = [
+        o for o in pooled
+        if o.writes is not None and o.writes <= writes * SIMILAR
+        and (o.overwrites or 0) <= (overwrites + 0.1 * writes) * SIMILAR
+    ]  # fmt: skip
     if lighter:
         heaviest = max(lighter, key=lambda o: o.cow_bytes)
         floor = float(min(heaviest.cow_bytes, resident))

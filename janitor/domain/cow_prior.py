@@ -23,6 +23,7 @@ INDEX_BYTES_PER_KEY = 64
 INDEX_PAGES_PER_WRITE = 3.0
 DATA_PAGES_PER_WRITE = 1.0
 SINGLE_POOL_PAGES_PER_WRITE = 3.0
+BUCKET_BYTES = 8
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,17 @@ def write_pools(
     return WritePools(
         index, resident - index, unit, INDEX_PAGES_PER_WRITE, DATA_PAGES_PER_WRITE + payload_pages
     )
+
+
+def inserts_copied(keys: int | None, inserts: float, unit: int) -> float:
+    """Bytes a child copies while ``inserts`` new keys are added: each lands in memory allocated
+    after the fork, which the child never shares, and dirties one bucket of the key table (a
+    power of two of 8 B buckets, at least one per key), so the table is copied whole after a few
+    inserts per page."""
+    if not keys or inserts <= 0:
+        return 0.0
+    table = BUCKET_BYTES * (1 << max(keys - 1, 1).bit_length())
+    return _saturating(float(table), unit * inserts)
 
 
 def _saturating(pool: float, dirtied: float) -> float:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, TypedDict
 
+from janitor.domain.server import parse_keyspace
+
 
 class CowSample(TypedDict, total=False):
     """The fields of a history sample the COW model reads."""
@@ -87,11 +89,24 @@ class SaveObservation:
     seconds: float
     cow_bytes: int
     write_rate: float | None
+    insert_rate: float | None = None
+    """New keys per second meanwhile (the key count's growth); None without key counts."""
 
     @property
     def writes(self) -> float | None:
         """Writes while the child ran (rate x duration)."""
         return None if self.write_rate is None else self.write_rate * self.seconds
+
+    @property
+    def inserts(self) -> float:
+        """Writes that added a key while the child ran (0 when unknown)."""
+        return min(self.insert_rate or 0.0, self.write_rate or 0.0) * self.seconds
+
+    @property
+    def overwrites(self) -> float | None:
+        """Writes to keys that existed (all writes when the key count is unknown)."""
+        writes = self.writes
+        return None if writes is None else max(0.0, writes - self.inserts)
 
 
 def points(samples: Iterable[Mapping[str, Any]]) -> list[Point]:
@@ -187,21 +202,42 @@ def observations(series: Sequence[Point], kind: ForkKind) -> list[SaveObservatio
             continue
         end = save_end(kind, a, b, seconds)
         rate = rate_between(found, end - seconds, end)
-        saves.append(SaveObservation(kind.name, b.ts, seconds, cow, rate))
+        inserted = insert_rate(series, end - seconds, end)
+        saves.append(SaveObservation(kind.name, b.ts, seconds, cow, rate, inserted))
     return saves
+
+
+def keys_of(point: Point) -> int | None:
+    """Keys in all DBs at ``point``: the history's ``keys``, else INFO keyspace's ``dbN``."""
+    recorded = point.number("keys")
+    if recorded is not None:
+        return recorded
+    if not any(isinstance(name, str) and name.startswith("db") for name in point.info):
+        return None
+    return sum(parse_keyspace(point.info).values())
+
+
+def insert_rate(series: Sequence[Point], start: float, end: float) -> float | None:
+    """New keys per second over ``[start, end]``: the key count's growth between the samples
+    around it (0 when it shrank: deletes hide inserts); None without two key counts."""
+    counted = [(p.ts, keys) for p in series if (keys := keys_of(p)) is not None]
+    if len(counted) < 2:
+        return None
+    before = [c for c in counted if c[0] <= start] or counted[:1]
+    after = [c for c in counted if c[0] >= end] or counted[-1:]
+    (t0, k0), (t1, k1) = before[-1], after[0]
+    if t1 <= t0:
+        return None
+    return max(0.0, (k1 - k0) / (t1 - t0))
 
 
 def recent_rate(series: Sequence[Point], window_seconds: float) -> tuple[float | None, str | None]:
     """The write rate over the last ``window_seconds`` (at least one interval), and its source."""
     found = intervals(series)
     if found:
-        writes = span = 0.0
-        for interval in reversed(found):
-            writes += interval.writes
-            span += interval.end - interval.start
-            if span >= window_seconds:
-                break
-        return writes / span, found[-1].source
+        recent = _recent(found, window_seconds)
+        span = sum(interval.end - interval.start for interval in recent)
+        return sum(interval.writes for interval in recent) / span, found[-1].source
     if not series:
         return None, None
     last = series[-1]
@@ -213,3 +249,23 @@ def recent_rate(series: Sequence[Point], window_seconds: float) -> tuple[float |
     if span < MIN_SPAN_SECONDS:
         return None, None  # whole-second timestamps: too coarse to tell a rate
     return changes / span, "rdb_changes_since_last_save since the last save's fork"
+
+
+def recent_insert_rate(series: Sequence[Point], window_seconds: float) -> float | None:
+    """New keys per second over the same samples ``recent_rate`` uses (None without them)."""
+    found = intervals(series)
+    if not found:
+        return None
+    recent = _recent(found, window_seconds)
+    return insert_rate(series, recent[-1].start, recent[0].end)
+
+
+def _recent(found: Sequence[Interval], window_seconds: float) -> list[Interval]:
+    """The last intervals covering ``window_seconds`` (at least one), newest first."""
+    recent, span = [], 0.0
+    for interval in reversed(found):
+        recent.append(interval)
+        span += interval.end - interval.start
+        if span >= window_seconds:
+            break
+    return recent

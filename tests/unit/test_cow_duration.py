@@ -1,4 +1,4 @@
-"""How long the next fork child runs: a line through the recent runs, INFO's whole seconds allowed."""
+"""How long the next fork child runs: a line through the recent runs, whole seconds allowed."""
 
 from __future__ import annotations
 

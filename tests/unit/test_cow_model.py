@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from janitor.domain.cow_model import CowFacts, CowPrediction, predict_cow
 from janitor.domain.cow_series import RDB, observations, points
 
@@ -220,3 +222,31 @@ def test_an_aof_rewrite_is_predicted_from_its_own_runs_and_the_shared_calibratio
     assert prediction.kinds["aof"] > prediction.kinds["rdb"]
     assert prediction.kinds["aof"] >= 300 * MIB
     assert any("aof child expected to run 12.0 s" in reason for reason in prediction.reasons)
+
+
+def test_the_key_count_growth_is_the_insert_rate() -> None:
+    from janitor.domain.cow_series import Point, insert_rate, keys_of
+
+    series = [
+        Point(0.0, {"keys": 1000}),
+        Point(2.0, {"db0": {"keys": 1500, "expires": 0}, "db1": {"keys": 100}}),
+        Point(4.0, {"keys": 2600}),
+        Point(6.0, {"keys": 2000}),
+    ]
+    assert keys_of(series[1]) == 1600
+    assert keys_of(Point(0.0, {"rdb_saves": 1})) is None
+    assert insert_rate(series, 0.0, 4.0) == pytest.approx(400.0)
+    assert insert_rate(series, 1.0, 3.0) == pytest.approx(400.0)  # the samples around it
+    assert insert_rate(series, 4.0, 6.0) == 0.0  # shrinking: deletes hide any inserts
+    assert insert_rate(series[:1], 0.0, 4.0) is None
+
+
+def test_a_save_splits_its_writes_into_inserts_and_overwrites() -> None:
+    from janitor.domain.cow_series import SaveObservation
+
+    save = SaveObservation("rdb", 0.0, 10.0, MIB, write_rate=1000.0, insert_rate=300.0)
+    assert (save.writes, save.inserts, save.overwrites) == (10_000, 3_000, 7_000)
+    unknown = SaveObservation("rdb", 0.0, 10.0, MIB, write_rate=1000.0)
+    assert (unknown.inserts, unknown.overwrites) == (0.0, 10_000)
+    noisy = SaveObservation("rdb", 0.0, 10.0, MIB, write_rate=1000.0, insert_rate=1010.0)
+    assert noisy.overwrites == 0.0

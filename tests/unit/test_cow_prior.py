@@ -9,6 +9,7 @@ import pytest
 from janitor.domain.cow_prior import (
     INDEX_BYTES_PER_KEY,
     SINGLE_POOL_PAGES_PER_WRITE,
+    inserts_copied,
     write_pools,
 )
 
@@ -53,3 +54,12 @@ def test_huge_pages_make_each_write_copy_two_mib() -> None:
     huge = write_pools(800 * MIB, keys=1_000_000, unit=2 * MIB).copied(100)
     assert huge > 100 * small
     assert "key index" in write_pools(800 * MIB, 1_000_000, 2 * MIB).describe()
+
+
+def test_new_keys_copy_the_bucket_table_at_most() -> None:
+    """1.5M keys: 2^21 buckets of 8 B, 16 MiB, copied whole after a few inserts per page."""
+    assert inserts_copied(1_500_000, 100_000, PAGE) == pytest.approx(16 * MIB)
+    assert inserts_copied(2_100_000, 100_000, PAGE) == pytest.approx(32 * MIB, rel=1e-3)
+    assert inserts_copied(1_500_000, 100, PAGE) == pytest.approx(100 * PAGE, rel=0.02)
+    assert inserts_copied(None, 100_000, PAGE) == 0
+    assert inserts_copied(1_500_000, 0, PAGE) == 0
