@@ -1,18 +1,21 @@
 """Expected copy-on-write of the next fork child, learned from the saves seen so far (pure).
 
-COW is the memory written while the child runs: bytes dirtied per write ``k`` times the writes
-during the run (write rate x duration), saturating at the resident set S (a page is copied once). A
-save that copied C bytes under W writes gives ``k = -S ln(1 - C/S) / W``; the next save's ``k`` is
-interpolated between observed saves by their writes (log scale), or, when the host allows, taken
-from a soft-dirty window about as long as the run (distinct pages the current writes dirtied,
-``cow_window``), which sees the locality of writes INFO cannot. What a save copied at zero writes is
-a base added to every prediction. Never below what a save under similar writes (and pattern, with a
-window) copied, nor below the running child's peak. With no busy save observed, ``k`` is a prior
-(three pages per write plus the payload's pages), in 2 MiB units under transparent huge pages. Under
-two observed saves the prediction is ``estimated``. Without usable history: the largest last COW
-figure INFO reports, else ``cow_fraction`` x RSS, raised to the prior's figure when writes are
-happening now.
-See docs/domain.md §2 (mode 1: copy-on-write) and §5a (what else forks).
+COW is the memory written while the child runs. Writes that add keys (the key count's growth)
+land in memory allocated after the fork and copy only the key table's buckets
+(``cow_prior.inserts_copied``). Overwrites copy bytes per write ``k`` times their number,
+saturating at the resident set S (a page is copied once): a save that copied C bytes under W
+overwrites gives ``k = -S ln(1 - C/S) / W``; the next save's ``k`` is interpolated between observed
+saves by their overwrites (log scale), or, when the host allows, taken from a soft-dirty window
+about as long as the run (distinct pages the current writes dirtied, ``cow_window``), which sees
+the locality of writes INFO cannot. What a save copied at zero writes is a base added to every
+prediction. Never below what a save under similar writes (and pattern, with a window) copied, nor
+below the running child's peak. With no save under overwrites observed, the prior of
+``cow_prior`` (a key index and the data, each saturating), in 2 MiB units under transparent huge
+pages. Under two observed saves the prediction is ``estimated``. Without usable history: the
+largest last COW figure INFO reports, else ``cow_fraction`` x RSS, raised to the prior's figure
+when writes are happening now.
+See docs/domain.md §2 (mode 1: copy-on-write), §5 (copy-on-write of a save, measured) and §5a
+(what else forks).
 """
 
 from __future__ import annotations
@@ -39,9 +42,9 @@ HUGE_PAGE = 2 << 20
 RATE_WINDOW_SECONDS = 5.0
 RECENT_SAVES = 6
 OVERWRITE_SHARE = 0.25
+"""A save calibrates bytes per overwrite when at least this share of its writes overwrote keys."""
 COUNTER_NOISE = 0.02
 """Writes and new keys counted by different counters agree to about this share of the writes."""
-"""A save calibrates bytes per overwrite when at least this share of its writes overwrote keys."""
 
 
 @dataclass(frozen=True)
@@ -157,12 +160,10 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
     )
     writes = rate * seconds
     keys = series.keys_of(points[-1])
-    inserting = min(rate, series.recent_insert_rate(points, RATE_WINDOW_SECONDS) or 0)
-    if rate - inserting < COUNTER_NOISE * rate:
-        inserting = rate  # two counters sampled apart: a few writes per hundred is their noise
+    inserting = _inserting(points, rate)
     overwrites = (rate - inserting) * seconds
     base = _base(pooled)
-    unit = HUGE_PAGE if facts.huge_pages else facts.page_size
+    unit = _unit(facts)
     new_keys = inserts_copied(keys, inserting * seconds, unit)
     if inserting >= QUIET_RATE:
         reasons.append(
@@ -201,6 +202,19 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
     return CowPrediction(
         kind.name, int(copied), estimated, seen, source, tuple(reasons), rate, seconds
     )
+
+
+def _inserting(points: Sequence[Point], rate: float) -> float:
+    """New keys per second now, at most the write rate (all of it within the counters' noise)."""
+    inserting = min(rate, series.recent_insert_rate(points, RATE_WINDOW_SECONDS) or 0.0)
+    if rate - inserting < COUNTER_NOISE * rate:
+        return rate  # two counters sampled apart: a few writes per hundred is their noise
+    return inserting
+
+
+def _unit(facts: CowFacts) -> int:
+    """The page a write copies: 2 MiB under transparent huge pages, else the host's page."""
+    return HUGE_PAGE if facts.huge_pages else facts.page_size
 
 
 def _int(info: Mapping[str, Any], name: str) -> int | None:
@@ -266,8 +280,7 @@ def _prior(
     payload = 0.0
     if commands > 0 and net > 0:
         payload = max(0.0, net / commands - facts.page_size) / facts.page_size
-    unit = HUGE_PAGE if facts.huge_pages else facts.page_size
-    pools = write_pools(resident, series.keys_of(last), unit, payload)
+    pools = write_pools(resident, series.keys_of(last), _unit(facts), payload)
     reasons.append(pools.describe())
     if facts.huge_pages:
         why = "disable-thp no" if facts.disable_thp is False else "disable-thp unknown"
