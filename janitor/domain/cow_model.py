@@ -205,11 +205,12 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
 
 
 def _inserting(points: Sequence[Point], rate: float) -> float:
-    """New keys per second now, at most the write rate (all of it within the counters' noise)."""
-    inserting = min(rate, series.recent_insert_rate(points, RATE_WINDOW_SECONDS) or 0.0)
-    if rate - inserting < COUNTER_NOISE * rate:
+    """New keys per second now: the write rate times the share of recent writes that added keys
+    (all of it when the rest is within the counters' noise)."""
+    share = series.recent_insert_share(points, RATE_WINDOW_SECONDS) or 0.0
+    if share > 1 - COUNTER_NOISE:
         return rate  # two counters sampled apart: a few writes per hundred is their noise
-    return inserting
+    return rate * share
 
 
 def _unit(facts: CowFacts) -> int:

@@ -73,6 +73,8 @@ class Interval:
     end: float
     writes: float
     source: str
+    estimated: bool = False
+    """Across a save's end: the writes are inferred from when the save ended (whole seconds)."""
 
     @property
     def rate(self) -> float:
@@ -162,13 +164,14 @@ def intervals(series: Sequence[Point]) -> list[Interval]:
             continue
         before, after = a.number(CHANGES), b.number(CHANGES)
         if before is not None and after is not None:
-            if completed(RDB, a, b) or after < before:
+            crossed = completed(RDB, a, b) or after < before
+            if crossed:
                 seconds = seconds_of(RDB, b) or 0.0
                 since_fork = b.ts - save_end(RDB, a, b, seconds) + seconds
                 writes = after * span / max(since_fork, 0.5)
             else:
                 writes = after - before
-            found.append(Interval(a.ts, b.ts, float(writes), CHANGES))
+            found.append(Interval(a.ts, b.ts, float(writes), CHANGES, crossed))
             continue
         c0, c1 = a.number("total_commands_processed"), b.number("total_commands_processed")
         if c0 is not None and c1 is not None and c1 >= c0:
@@ -251,13 +254,21 @@ def recent_rate(series: Sequence[Point], window_seconds: float) -> tuple[float |
     return changes / span, "rdb_changes_since_last_save since the last save's fork"
 
 
-def recent_insert_rate(series: Sequence[Point], window_seconds: float) -> float | None:
-    """New keys per second over the same samples ``recent_rate`` uses (None without them)."""
-    found = intervals(series)
-    if not found:
+def recent_insert_share(series: Sequence[Point], window_seconds: float) -> float | None:
+    """The share of the recent writes that added keys, over the last intervals covering
+    ``window_seconds`` whose writes were counted, not inferred across a save's end (the key
+    count's growth against the writes of the same intervals); None without such intervals."""
+    counted = [interval for interval in intervals(series) if not interval.estimated]
+    if not counted:
         return None
-    recent = _recent(found, window_seconds)
-    return insert_rate(series, recent[-1].start, recent[0].end)
+    writes = inserts = 0.0
+    for interval in _recent(counted, window_seconds):
+        grown = insert_rate(series, interval.start, interval.end)
+        if grown is None:
+            return None
+        writes += interval.writes
+        inserts += grown * (interval.end - interval.start)
+    return min(1.0, inserts / writes) if writes > 0 else None
 
 
 def _recent(found: Sequence[Interval], window_seconds: float) -> list[Interval]:

@@ -250,3 +250,29 @@ def test_a_save_splits_its_writes_into_inserts_and_overwrites() -> None:
     assert (unknown.inserts, unknown.overwrites) == (0.0, 10_000)
     noisy = SaveObservation("rdb", 0.0, 10.0, MIB, write_rate=1000.0, insert_rate=1010.0)
     assert noisy.overwrites == 0.0
+
+
+def test_the_insert_share_skips_writes_inferred_across_a_save_end() -> None:
+    """1000 new keys/s and nothing else: 100 % inserts, though the interval across the save's end
+    infers its writes from whole-second save times (and may count 5 % more)."""
+    from janitor.domain.cow_series import Point, intervals, recent_insert_share
+
+    def point(ts: float, changes: int, keys: int, saving: int, saves: int) -> Point:
+        info = {
+            "rdb_changes_since_last_save": changes, "keys": keys, "rdb_saves": saves,
+            "rdb_bgsave_in_progress": saving, "rdb_last_bgsave_time_sec": 2,
+        }  # fmt: skip
+        return Point(ts, info)
+
+    series = [
+        point(0.0, 10_000, 100_000, 0, 1),
+        point(2.0, 12_000, 102_000, 1, 1),
+        point(4.0, 14_000, 104_000, 1, 1),
+        point(6.0, 4_100, 106_000, 0, 2),  # the save ended: changes since its fork
+    ]
+    found = intervals(series)
+    assert [i.estimated for i in found] == [False, False, True]
+    assert recent_insert_share(series, 5.0) == pytest.approx(1.0)
+    overwrites = [Point(p.ts, {**p.info, "keys": 100_000}) for p in series]
+    assert recent_insert_share(overwrites, 5.0) == 0.0
+    assert recent_insert_share([Point(0.0, {"keys": 1})], 5.0) is None
