@@ -280,6 +280,37 @@ def print_row(index: int, row: dict[str, Any], flush: bool = False) -> None:
     )
 
 
+EN_DASH, MINUS = "\u2013", "\u2212"
+MARKDOWN_HEADER = (
+    "| # | load | keys | writes/s | saves seen | save (s) | predicted | measured | error "
+    "| with window | error | old rule | error |\n"
+    "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+)
+
+
+def markdown_row(index: int, row: dict[str, Any]) -> str:
+    """One row of the README's tables; ¹ marks a window the model did not use."""
+    rate = f"{row['write_rate']:,.0f}" if row["write_rate"] is not None else "?"
+    windowed = row.get("windowed", row["predicted"])
+    used = any("soft-dirty window" in r for r in row.get("windowed_reasons", []))
+    mark = "" if used else " ¹"
+    estimated = " (est.)" if row["estimated"] else ""
+    pattern = EN_DASH if row["pattern"] == "-" else row["pattern"]
+    cells = [
+        str(index), row["load"], pattern, rate, str(row["saves_seen"]), str(row["seconds"]),
+        f"{row['predicted'] / MIB:.1f} MiB{estimated}", f"{row['measured'] / MIB:.1f} MiB",
+        signed(error(row["predicted"], row["measured"])), f"{windowed / MIB:.1f} MiB{mark}",
+        signed(error(windowed, row["measured"])), f"{row['old_rule'] / MIB:.1f} MiB",
+        signed(error(row["old_rule"], row["measured"])),
+    ]  # fmt: skip
+    return "| " + " | ".join(cells) + " |"
+
+
+def signed(percent: float) -> str:
+    """``+5 %`` or ``\u22124 %`` (a minus sign, as the README writes it)."""
+    return f"{percent:+.0f} %".replace("-", MINUS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keys", type=int, default=1_500_000)
@@ -299,6 +330,9 @@ def main() -> None:
     parser.add_argument(
         "--replay", type=Path, nargs="+", help="rerun the model on recorded runs (pooled summary)"
     )
+    parser.add_argument(
+        "--markdown", action="store_true", help="with --replay: the rows as Markdown tables"
+    )
     options = parser.parse_args()
     started = time.monotonic()
     if options.replay:
@@ -307,8 +341,13 @@ def main() -> None:
             recorded = json.loads(path.read_text())
             recorded["rows"] = replay(recorded)
             print(f"{path}:")
+            if options.markdown:
+                print(MARKDOWN_HEADER)
             for index, row in enumerate(recorded["rows"], 1):
-                print_row(index, row)
+                if options.markdown:
+                    print(markdown_row(index, row))
+                else:
+                    print_row(index, row)
             runs.append(recorded["rows"])
     else:
         result = run(options)

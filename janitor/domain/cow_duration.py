@@ -1,7 +1,8 @@
 """How long the next fork child will run, from the recent runs and the write rate now (pure).
 
 A loaded host saves slower: a least-squares line through (write rate, duration) of the recent
-runs, scaled by how much slower than that line the last run was. See docs/domain.md §5
+runs, scaled by how much slower than that line the last run was, never under the slowest recent
+run (less a second). See docs/domain.md §5
 (copy-on-write of a save, measured).
 """
 
@@ -21,7 +22,9 @@ RESOLUTION_SECONDS = 1.0
 def next_seconds(saves: Sequence[SaveObservation], rate: float | None) -> float | None:
     """The next run's duration: a line through (write rate, duration) of the recent runs (a
     loaded host saves slower), scaled by how much slower than that line the last run was (a busy
-    host stays busy; a faster last run lowers it by the square root only)."""
+    host stays busy; a faster last run lowers it by the square root only), and never shorter
+    than the slowest recent run less INFO's whole second (a host that was that slow lately may
+    be again: other work on it comes and goes without a trace in INFO)."""
     if not saves:
         return None
     recent = list(saves[-RECENT_RUNS:])
@@ -29,7 +32,9 @@ def next_seconds(saves: Sequence[SaveObservation], rate: float | None) -> float 
     if rate is None or line is None:
         return sum(s.seconds for s in recent) / len(recent)
     last = recent[-1]
-    return line(rate) * slowdown(last.seconds, line(last.write_rate or 0.0))
+    expected = line(rate) * slowdown(last.seconds, line(last.write_rate or 0.0))
+    slowest = max(s.seconds for s in recent) - RESOLUTION_SECONDS
+    return max(expected, slowest)
 
 
 def slowdown(seconds: float, expected: float) -> float:

@@ -39,3 +39,10 @@ def test_a_faster_last_run_lowers_by_the_square_root_only() -> None:
     assert slowdown(1, 2) == 1.0
     assert slowdown(7, 16) == pytest.approx((8 / 16) ** 0.5)
     assert slowdown(5, 0) == 1.0
+
+
+def test_never_shorter_than_the_slowest_recent_run_less_a_second() -> None:
+    """A host that took 30 s lately may again, though the last five took 10 s."""
+    runs = [run(30, 5_000)] + [run(10, 5_000)] * 5
+    assert next_seconds(runs, 5_000) == pytest.approx(29.0)
+    assert next_seconds([run(3, 0), run(2, 0)], 0) == pytest.approx(2.5)  # within the second
