@@ -41,6 +41,7 @@ from janitor.domain.cow_window import (
 HUGE_PAGE = 2 << 20
 RATE_WINDOW_SECONDS = 5.0
 RECENT_SAVES = 6
+QUIET_BASE_SAVES = 3
 OVERWRITE_SHARE = 0.25
 """A save calibrates bytes per overwrite when at least this share of its writes overwrote keys."""
 COUNTER_NOISE = 0.02
@@ -192,6 +193,8 @@ def predict_kind(points: Sequence[Point], facts: CowFacts, kind: ForkKind) -> Co
     if base:
         reasons.append(f"{_mib(base)} copied by saves without writes")
     floor_pool = _floor_pool(pooled, all_own + all_other, reasons)
+    if rate < QUIET_RATE:
+        floor_pool = []  # no writes: the quiet base is the prediction, not the largest quiet save
     if window is not None:
         floor_pool = same_pattern(floor_pool, window, resident, base)
     floor = _floors(floor_pool, writes, overwrites, resident, facts.info, kind, reasons)
@@ -226,11 +229,15 @@ def _int(info: Mapping[str, Any], name: str) -> int | None:
 
 
 def _base(saves: Sequence[SaveObservation]) -> float:
-    """The median COW of saves made without writes (0 when none)."""
-    quiet = sorted(
-        s.cow_bytes for s in saves if s.write_rate is not None and s.write_rate < QUIET_RATE
-    )
-    return float(quiet[len(quiet) // 2]) if quiet else 0.0
+    """What the last few saves made without writes copied: their median, the lower one of two
+    (0 when none). The first save after a start may copy more than the rest (4.8 MiB, then
+    0.8 MiB, on Redis 7.4.1)."""
+    latest = sorted(
+        (s for s in saves if s.write_rate is not None and s.write_rate < QUIET_RATE),
+        key=lambda s: s.end_ts,
+    )[-QUIET_BASE_SAVES:]
+    quiet = sorted(s.cow_bytes for s in latest)
+    return float(quiet[(len(quiet) - 1) // 2]) if quiet else 0.0
 
 
 def _overwrite_copied(save: SaveObservation, base: float, keys: int | None, unit: int) -> float:

@@ -96,7 +96,7 @@ def test_two_quiet_saves_predict_what_they_copied() -> None:
     series.idle(6, 0)
     prediction = predict_cow(series.samples, series.facts(0))
     assert prediction.estimated is False and prediction.saves_observed == 2
-    assert 0.6 * MIB <= prediction.bytes <= 0.7 * MIB
+    assert int(0.6 * MIB) <= prediction.bytes <= 0.7 * MIB
 
 
 def busy_history() -> Series:
