@@ -9,6 +9,7 @@ samples (or of ``total_commands_processed``, an upper bound that counts reads to
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -180,9 +181,13 @@ def intervals(series: Sequence[Point]) -> list[Interval]:
 
 
 def rate_between(found: Sequence[Interval], start: float, end: float) -> float | None:
-    """The mean write rate over ``[start, end]`` from the intervals overlapping it."""
+    """The mean write rate over ``[start, end]`` from the intervals overlapping it (``found`` in
+    time order, as ``intervals`` gives them)."""
     weight = total = 0.0
-    for interval in found:
+    first = bisect_right(found, start, key=lambda interval: interval.end)
+    for interval in found[first:]:
+        if interval.start >= end:
+            break
         overlap = min(end, interval.end) - max(start, interval.start)
         if overlap > 0:
             weight += overlap
@@ -195,6 +200,7 @@ def rate_between(found: Sequence[Interval], start: float, end: float) -> float |
 def observations(series: Sequence[Point], kind: ForkKind) -> list[SaveObservation]:
     """Every finished child of ``kind`` in the series, with the write rate while it ran."""
     found = intervals(series)
+    counts = KeyCounts.of(series)
     saves = []
     for a, b in pairwise(series):
         if not completed(kind, a, b):
@@ -205,7 +211,7 @@ def observations(series: Sequence[Point], kind: ForkKind) -> list[SaveObservatio
             continue
         end = save_end(kind, a, b, seconds)
         rate = rate_between(found, end - seconds, end)
-        inserted = insert_rate(series, end - seconds, end)
+        inserted = counts.insert_rate(end - seconds, end)
         saves.append(SaveObservation(kind.name, b.ts, seconds, cow, rate, inserted))
     return saves
 
@@ -220,18 +226,30 @@ def keys_of(point: Point) -> int | None:
     return sum(parse_keyspace(point.info).values())
 
 
-def insert_rate(series: Sequence[Point], start: float, end: float) -> float | None:
-    """New keys per second over ``[start, end]``: the key count's growth between the samples
-    around it (0 when it shrank: deletes hide inserts); None without two key counts."""
-    counted = [(p.ts, keys) for p in series if (keys := keys_of(p)) is not None]
-    if len(counted) < 2:
-        return None
-    before = [c for c in counted if c[0] <= start] or counted[:1]
-    after = [c for c in counted if c[0] >= end] or counted[-1:]
-    (t0, k0), (t1, k1) = before[-1], after[0]
-    if t1 <= t0:
-        return None
-    return max(0.0, (k1 - k0) / (t1 - t0))
+@dataclass(frozen=True)
+class KeyCounts:
+    """The key count of each sample that has one, in time order."""
+
+    times: Sequence[float]
+    keys: Sequence[int]
+
+    @classmethod
+    def of(cls, series: Sequence[Point]) -> KeyCounts:
+        """The counts of ``series`` (oldest first)."""
+        counted = [(p.ts, keys) for p in series if (keys := keys_of(p)) is not None]
+        return cls([ts for ts, _ in counted], [keys for _, keys in counted])
+
+    def insert_rate(self, start: float, end: float) -> float | None:
+        """New keys per second over ``[start, end]``: the key count's growth between the samples
+        around it (0 when it shrank: deletes hide inserts); None without two key counts."""
+        if len(self.times) < 2:
+            return None
+        before = max(bisect_right(self.times, start) - 1, 0)
+        after = min(bisect_left(self.times, end), len(self.times) - 1)
+        t0, t1 = self.times[before], self.times[after]
+        if t1 <= t0:
+            return None
+        return max(0.0, (self.keys[after] - self.keys[before]) / (t1 - t0))
 
 
 def recent_rate(series: Sequence[Point], window_seconds: float) -> tuple[float | None, str | None]:
@@ -261,9 +279,10 @@ def recent_insert_share(series: Sequence[Point], window_seconds: float) -> float
     counted = [interval for interval in intervals(series) if not interval.estimated]
     if not counted:
         return None
+    counts = KeyCounts.of(series)
     writes = inserts = 0.0
     for interval in _recent(counted, window_seconds):
-        grown = insert_rate(series, interval.start, interval.end)
+        grown = counts.insert_rate(interval.start, interval.end)
         if grown is None:
             return None
         writes += interval.writes

@@ -225,7 +225,7 @@ def test_an_aof_rewrite_is_predicted_from_its_own_runs_and_the_shared_calibratio
 
 
 def test_the_key_count_growth_is_the_insert_rate() -> None:
-    from janitor.domain.cow_series import Point, insert_rate, keys_of
+    from janitor.domain.cow_series import KeyCounts, Point, keys_of
 
     series = [
         Point(0.0, {"keys": 1000}),
@@ -235,10 +235,12 @@ def test_the_key_count_growth_is_the_insert_rate() -> None:
     ]
     assert keys_of(series[1]) == 1600
     assert keys_of(Point(0.0, {"rdb_saves": 1})) is None
-    assert insert_rate(series, 0.0, 4.0) == pytest.approx(400.0)
-    assert insert_rate(series, 1.0, 3.0) == pytest.approx(400.0)  # the samples around it
-    assert insert_rate(series, 4.0, 6.0) == 0.0  # shrinking: deletes hide any inserts
-    assert insert_rate(series[:1], 0.0, 4.0) is None
+    counts = KeyCounts.of(series)
+    assert counts.insert_rate(0.0, 4.0) == pytest.approx(400.0)
+    assert counts.insert_rate(1.0, 3.0) == pytest.approx(400.0)  # the samples around it
+    assert counts.insert_rate(4.0, 6.0) == 0.0  # shrinking: deletes hide any inserts
+    assert counts.insert_rate(-5.0, 20.0) == pytest.approx(1000 / 6)  # clipped to the series
+    assert KeyCounts.of(series[:1]).insert_rate(0.0, 4.0) is None
 
 
 def test_a_save_splits_its_writes_into_inserts_and_overwrites() -> None:
@@ -276,3 +278,14 @@ def test_the_insert_share_skips_writes_inferred_across_a_save_end() -> None:
     overwrites = [Point(p.ts, {**p.info, "keys": 100_000}) for p in series]
     assert recent_insert_share(overwrites, 5.0) == 0.0
     assert recent_insert_share([Point(0.0, {"keys": 1})], 5.0) is None
+
+
+def test_the_rate_between_two_times_weighs_the_intervals_that_overlap_them() -> None:
+    from janitor.domain.cow_series import Interval, rate_between
+
+    found = [Interval(0, 10, 100, "x"), Interval(10, 20, 300, "x"), Interval(20, 30, 0, "x")]
+    assert rate_between(found, 5, 15) == pytest.approx(20.0)  # 5 s at 10/s, 5 s at 30/s
+    assert rate_between(found, 10, 20) == pytest.approx(30.0)
+    assert rate_between(found, 25, 40) == pytest.approx(0.0)
+    assert rate_between(found, 30, 40) is None
+    assert rate_between([], 0, 1) is None
