@@ -34,13 +34,13 @@ from support import bench_server  # type: ignore[import-not-found]
 from janitor.adapters.host.memory import PAGE_SIZE, ProcReader
 from janitor.adapters.redis.info import read_disable_thp
 from janitor.domain.cow_model import CowFacts, predict_cow
-from janitor.domain.history import INFO_FIELDS, select_info
+from janitor.domain.history import select_info
 from tests.support.cow_replay import replay, with_window
 from tests.support.redis_server import RedisServer, wait_for
 
 MIB = 1 << 20
-SAMPLED = (*INFO_FIELDS, "rdb_last_save_time", "connected_slaves", "used_memory_rss")
-"""What the janitor's history keeps of INFO, plus what the bench reports beside it."""
+SAMPLED_BESIDE = ("rdb_last_save_time", "connected_slaves", "used_memory_rss")
+"""What the bench keeps of INFO beside what the janitor's history keeps (``select_info``)."""
 WINDOW_SECONDS = 2.0
 """The emulated dirty-page window: the child's Private_Dirty this long after the fork."""
 RATES = {"none": 0, "moderate": 5_000, "heavy": 20_000}
@@ -100,7 +100,7 @@ def sample(server: RedisServer) -> dict[str, Any]:
         "source": "bench",
         "used_memory": info["used_memory"],
         "rss": info["used_memory_rss"],
-        "info": {**select_info(info), **{name: info[name] for name in SAMPLED if name in info}},
+        "info": {**select_info(info), **{n: info[n] for n in SAMPLED_BESIDE if n in info}},
     }
 
 

@@ -221,9 +221,8 @@ def keys_of(point: Point) -> int | None:
     recorded = point.number("keys")
     if recorded is not None:
         return recorded
-    if not any(isinstance(name, str) and name.startswith("db") for name in point.info):
-        return None
-    return sum(parse_keyspace(point.info).values())
+    keyspace = parse_keyspace(point.info)
+    return sum(keyspace.values()) if keyspace else None
 
 
 @dataclass(frozen=True)
